@@ -1,0 +1,257 @@
+//! The receipt calculation (CONTRACT.md "How the amounts are worked out", steps 1–6).
+
+use crate::program::{Program, Tier};
+use crate::quantity::Quantity;
+use serde::Serialize;
+
+/// One line as the till sent it, already shape-validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineInput {
+    pub line_no: i64,
+    pub sku: Option<String>,
+    pub name: Option<String>,
+    pub category: Option<String>,
+    pub quantity: Quantity,
+    pub unit_price_minor: Option<i64>,
+    /// The till's authoritative line total, when sent.
+    pub total_minor: Option<i64>,
+    /// `"discount": false` on the line (default true).
+    pub discount: bool,
+    /// `"earn": false` on the line (default true).
+    pub earn: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedeemRequest {
+    None,
+    Points(i64),
+    Max,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalcInput<'a> {
+    pub program: &'a Program,
+    /// The receipt's tier (decided from the spend window), or None: multiplier 10000, no discount.
+    pub tier: Option<&'a Tier>,
+    pub lines: &'a [LineInput],
+    pub redeem: RedeemRequest,
+    /// Points available to this receipt: balance − held (other receipts' holds) −
+    /// min_balance, floored at 0. Computed by the caller.
+    pub available_points: i64,
+}
+
+/// A fiscal split: integer quantities carry a unit price, measured ones a total.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum FiscalSplit {
+    Units { quantity: i64, unit_price_minor: i64 },
+    Measured { quantity: Quantity, total_minor: i64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineCalc {
+    pub line_no: i64,
+    pub quantity: Quantity,
+    pub total_minor: i64,
+    pub discount_minor: i64,
+    pub redeemed_minor: i64,
+    pub points_redeemed: i64,
+    pub payable_minor: i64,
+    pub points_earned: i64,
+    /// Discountable: not in no_discount_categories and not `"discount": false`.
+    pub discountable: bool,
+    /// Earning: not in no_earn_categories and not `"earn": false`.
+    pub earning: bool,
+    pub fiscal_splits: Vec<FiscalSplit>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptCalc {
+    pub total_minor: i64,
+    pub discount_minor: i64,
+    pub points_redeemed: i64,
+    pub redeemed_minor: i64,
+    pub payable_minor: i64,
+    /// E before pending is considered (all earned points).
+    pub points_earned: i64,
+    /// The most points this receipt may spend (step 3).
+    pub redeem_limit: i64,
+    pub lines: Vec<LineCalc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CalcError {
+    /// More points asked for than are available (checked first).
+    #[error("{requested} points requested, {available} available")]
+    InsufficientPoints { requested: i64, available: i64 },
+    /// More points asked for than the receipt allows.
+    #[error("{requested} points requested, at most {limit} allowed on this receipt")]
+    RedeemLimitExceeded { requested: i64, limit: i64 },
+    /// A computed amount passed 10^15 (reported as 422 validation_error).
+    #[error("amount too large: {0}")]
+    TooLarge(String),
+}
+
+/// The line total: `total_minor` when given, else quantity × unit price rounded half up
+/// to the minor unit (for measured quantities: milli × price / 1000, half up).
+/// Err when it passes 10^15 or neither price nor total was given.
+pub fn line_total(line: &LineInput) -> Result<i64, CalcError> {
+    let total: i128 = match (line.total_minor, line.unit_price_minor) {
+        (Some(total), _) => i128::from(total),
+        (None, Some(price)) => match line.quantity {
+            Quantity::Units(q) => i128::from(q) * i128::from(price),
+            // Half up to the minor unit: floor((2·m·p + 1000) / 2000).
+            Quantity::Milli(m) => (2 * i128::from(m) * i128::from(price) + 1000).div_euclid(2000),
+        },
+        (None, None) => {
+            return Err(CalcError::TooLarge(format!("line {}: unit_price_minor or total_minor is required", line.line_no)));
+        }
+    };
+    if total < 0 {
+        return Err(CalcError::TooLarge(format!("line {}: the line total must not be negative", line.line_no)));
+    }
+    checked_amount(total, || format!("line {} total", line.line_no))
+}
+
+/// `value` as i64 when it is within ±10^15, else TooLarge naming `what`.
+fn checked_amount(value: i128, what: impl FnOnce() -> String) -> Result<i64, CalcError> {
+    if value.abs() > crate::COMPUTE_MAX {
+        return Err(CalcError::TooLarge(format!("{} passes 10^15", what())));
+    }
+    Ok(value as i64)
+}
+
+/// Steps 1–6 of the contract. Pure and deterministic.
+///
+/// 1. totals; 2. tier discount on discountable lines floor(total · discount_bp / 10000);
+/// 3. limit = floor(Σ net of discountable lines × max_share_bp / 10000 / point_value_minor);
+///    requested > available → InsufficientPoints (first); requested > limit →
+///    RedeemLimitExceeded; Max spends min(limit, available); None spends 0.
+/// 4. R = points × point_value_minor spread over discountable lines (weights = net,
+///    caps = net) → redeemed_minor; points spread by weights = redeemed_minor →
+///    points_redeemed; payable = net − redeemed_minor.
+/// 5. E = rounding(Σ payable of earning lines × points_per_unit × multiplier_bp /
+///    (unit_minor × 10000)) spread over earning lines by payable.
+/// 6. fiscal splits per line from payable_minor.
+///
+/// Note R may be less than points × value only when caps bind, which cannot happen since
+/// limit ≤ Σ net / value; keep the spread's caps anyway.
+pub fn calculate(input: &CalcInput<'_>) -> Result<ReceiptCalc, CalcError> {
+    let program = input.program;
+    let lines = input.lines;
+    let discount_bp = i128::from(input.tier.map_or(0, |t| t.discount_bp));
+    let multiplier_bp = i128::from(input.tier.map_or(10_000, |t| t.earn_multiplier_bp));
+
+    // 1. Totals.
+    let totals: Vec<i128> = lines.iter().map(|l| line_total(l).map(i128::from)).collect::<Result<_, _>>()?;
+    let total_minor = checked_amount(totals.iter().sum(), || "receipt total".into())?;
+
+    // 2. Tier discount on discountable lines.
+    let discountable: Vec<bool> = lines.iter().map(|l| l.discount && !program.is_no_discount(l.category.as_deref())).collect();
+    let earning: Vec<bool> = lines.iter().map(|l| l.earn && !program.is_no_earn(l.category.as_deref())).collect();
+    let discounts: Vec<i128> = totals.iter().zip(&discountable).map(|(&t, &d)| if d { t * discount_bp / 10_000 } else { 0 }).collect();
+    let nets: Vec<i128> = totals.iter().zip(&discounts).map(|(t, d)| t - d).collect();
+
+    // 3. Limits. A broken programme (value 0) can spend nothing rather than divide by 0.
+    let point_value = i128::from(program.redeem.point_value_minor);
+    let discountable_net: i128 = nets.iter().zip(&discountable).filter(|(_, d)| **d).map(|(n, _)| n).sum();
+    let limit =
+        if point_value > 0 { discountable_net * i128::from(program.redeem.max_share_bp.max(0)) / (10_000 * point_value) } else { 0 };
+    let redeem_limit = checked_amount(limit, || "redeem limit".into())?;
+    let available = input.available_points.max(0);
+    let points: i64 = match input.redeem {
+        RedeemRequest::None => 0,
+        RedeemRequest::Points(p) if p < 0 => {
+            return Err(CalcError::TooLarge("redeem_points must not be negative".into()));
+        }
+        RedeemRequest::Points(p) => {
+            if p > available {
+                return Err(CalcError::InsufficientPoints { requested: p, available });
+            }
+            if p > redeem_limit {
+                return Err(CalcError::RedeemLimitExceeded { requested: p, limit: redeem_limit });
+            }
+            p
+        }
+        RedeemRequest::Max => redeem_limit.min(available),
+    };
+
+    // 4. Spending: money by net (capped at net) over discountable lines, then points by money.
+    let redeem_money = i128::from(points) * point_value;
+    checked_amount(redeem_money, || "redeemed money".into())?;
+    let spend_weights: Vec<i128> = nets.iter().zip(&discountable).map(|(&n, &d)| if d { n } else { 0 }).collect();
+    let redeemed = crate::money::spread(redeem_money, &spend_weights, Some(&spend_weights));
+    let points_by_line = crate::money::spread(i128::from(points), &redeemed, None);
+    let payables: Vec<i128> = nets.iter().zip(&redeemed).map(|(n, r)| n - r).collect();
+
+    // 5. Earning on the payable money of earning lines.
+    let earn_weights: Vec<i128> = payables.iter().zip(&earning).map(|(&p, &e)| if e { p } else { 0 }).collect();
+    let earn_base: i128 = earn_weights.iter().sum();
+    let numerator = earn_base * i128::from(program.earn.points_per_unit.max(0)) * multiplier_bp.max(0);
+    let denominator = i128::from(program.earn.unit_minor.max(1)) * 10_000;
+    let earned_total = round_div(numerator, denominator, program.earn.rounding);
+    let points_earned = checked_amount(earned_total, || "points earned".into())?;
+    let earned = crate::money::spread(earned_total, &earn_weights, None);
+
+    // 6. Fiscal splits, and the lines.
+    let line_calcs: Vec<LineCalc> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| LineCalc {
+            line_no: l.line_no,
+            quantity: l.quantity,
+            total_minor: totals[i] as i64,
+            discount_minor: discounts[i] as i64,
+            redeemed_minor: redeemed[i] as i64,
+            points_redeemed: points_by_line[i] as i64,
+            payable_minor: payables[i] as i64,
+            points_earned: earned[i] as i64,
+            discountable: discountable[i],
+            earning: earning[i],
+            fiscal_splits: fiscal_splits(l.quantity, payables[i] as i64),
+        })
+        .collect();
+
+    let discount_minor: i64 = line_calcs.iter().map(|l| l.discount_minor).sum();
+    let redeemed_minor: i64 = line_calcs.iter().map(|l| l.redeemed_minor).sum();
+    let calc = ReceiptCalc {
+        total_minor,
+        discount_minor,
+        points_redeemed: line_calcs.iter().map(|l| l.points_redeemed).sum(),
+        redeemed_minor,
+        payable_minor: total_minor - discount_minor - redeemed_minor,
+        points_earned,
+        redeem_limit,
+        lines: line_calcs,
+    };
+    debug_assert_eq!(calc.payable_minor, calc.lines.iter().map(|l| l.payable_minor).sum::<i64>());
+    debug_assert_eq!(calc.points_earned, calc.lines.iter().map(|l| l.points_earned).sum::<i64>());
+    Ok(calc)
+}
+
+/// Step 6 for one line.
+pub fn fiscal_splits(quantity: Quantity, payable_minor: i64) -> Vec<FiscalSplit> {
+    match quantity {
+        Quantity::Milli(_) => vec![FiscalSplit::Measured { quantity, total_minor: payable_minor }],
+        Quantity::Units(q) if q <= 0 => Vec::new(),
+        Quantity::Units(q) => {
+            let (u, r) = (payable_minor.div_euclid(q), payable_minor.rem_euclid(q));
+            [(q - r, u), (r, u + 1)]
+                .into_iter()
+                .filter(|&(n, _)| n > 0)
+                .map(|(quantity, unit_price_minor)| FiscalSplit::Units { quantity, unit_price_minor })
+                .collect()
+        }
+    }
+}
+
+/// rounding(num / den) for num ≥ 0, den > 0.
+pub fn round_div(num: i128, den: i128, rounding: crate::program::Rounding) -> i128 {
+    use crate::program::Rounding;
+    debug_assert!(den > 0);
+    match rounding {
+        Rounding::Floor => num.div_euclid(den),
+        Rounding::HalfUp => (2 * num + den).div_euclid(2 * den),
+        Rounding::Ceil => -((-num).div_euclid(den)),
+    }
+}

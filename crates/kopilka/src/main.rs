@@ -1,0 +1,261 @@
+//! `kopilka`: one binary for the server, the worker and the operator's commands.
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use kopilka_server::{AppState, Config, services};
+use kopilka_store::Db;
+use std::io::IsTerminal;
+
+const DEFAULT_DB: &str = "sqlite:./kopilka-data/kopilka.db";
+
+#[derive(Parser)]
+#[command(name = "kopilka", version, about = "Kopilka: an open-source loyalty platform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct DbArg {
+    /// sqlite:PATH or postgres://...
+    #[arg(long, env = "KOPILKA_DATABASE_URL", default_value = DEFAULT_DB)]
+    database_url: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API (and the background worker, unless --no-worker).
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        #[command(flatten)]
+        db: DbArg,
+        /// Do not run the background worker in this process.
+        #[arg(long)]
+        no_worker: bool,
+    },
+    /// Run the background worker alone.
+    Worker {
+        #[command(flatten)]
+        db: DbArg,
+        /// Run every due job once and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Apply the database migrations.
+    Migrate {
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Tenants.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Create the demo tenant (if missing) and print its URLs and fresh keys.
+    Demo {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long, default_value_t = 300)]
+        members: usize,
+        #[arg(long, default_value_t = 3000)]
+        receipts: usize,
+        /// The address `serve` listens on, for the printed URLs.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+    /// Import data from an earlier programme.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+    /// Rebuild every balance from the ledger and compare with the stored balances.
+    Check {
+        #[command(flatten)]
+        db: DbArg,
+        /// Only this tenant (slug).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create a tenant with its programme and an admin key.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        slug: Option<String>,
+        #[arg(long, default_value = "retail")]
+        template: String,
+        #[command(flatten)]
+        db: DbArg,
+        /// Print one line of JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Members from a CSV file (all-or-nothing; rejected rows are listed).
+    Members {
+        file: std::path::PathBuf,
+        /// The tenant's slug.
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+async fn open(db: &DbArg) -> Result<Db> {
+    let db = Db::connect(&db.database_url).await.with_context(|| "cannot open the database")?;
+    kopilka_store::migrate::run(&db).await.context("migrations failed")?;
+    Ok(db)
+}
+
+fn api_error(e: kopilka_server::error::ApiError) -> anyhow::Error {
+    let fields: Vec<String> = e.fields.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    if fields.is_empty() {
+        anyhow::anyhow!("{} ({})", e.message, e.code)
+    } else {
+        anyhow::anyhow!("{} ({}): {}", e.message, e.code, fields.join("; "))
+    }
+}
+
+fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term => {}
+        }
+        tracing::info!("shutting down");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("KOPILKA_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { listen, db, no_worker } => {
+            let db = open(&db).await?;
+            let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+            let state = AppState::new(db, Config { worker: !no_worker, ..Config::default() }, kopilka_server::metrics_handle());
+            tracing::info!(address = %listener.local_addr()?, "Kopilka is listening");
+            kopilka_server::serve(listener, state, shutdown_signal()).await?;
+        }
+        Command::Worker { db, once } => {
+            let db = open(&db).await?;
+            let state = AppState::new(db, Config::default(), kopilka_server::metrics_handle());
+            if once {
+                let n = kopilka_server::jobs::drain(&state).await?;
+                println!("ran {n} jobs");
+            } else {
+                kopilka_server::jobs::run(state, shutdown_signal()).await;
+            }
+        }
+        Command::Migrate { db } => {
+            let db = open(&db).await?;
+            println!("database is at migration {}", kopilka_store::migrate::current_version(&db).await?);
+        }
+        Command::Tenant { command: TenantCommand::Create { name, slug, template, db, json } } => {
+            let db = open(&db).await?;
+            let t = services::accounts::create_tenant(&db, &name, slug.as_deref(), &template).await.map_err(api_error)?;
+            if json {
+                println!("{}", serde_json::json!({"tenant_id": t.tenant_id, "slug": t.slug, "api_key": t.api_key}));
+            } else {
+                println!("tenant:  {} (slug {})\nadmin key (shown once): {}", t.tenant_id, t.slug, t.api_key);
+            }
+        }
+        Command::Demo { db, members, receipts, listen } => {
+            let db = open(&db).await?;
+            let state = AppState::new(db, Config::default(), None);
+            eprintln!("preparing the demo tenant (a year of receipts the first time; this takes a little while)...");
+            let d = services::demo::run(&state, members, receipts).await.map_err(api_error)?;
+            if d.created {
+                println!("created the demo tenant: {} members, {} receipts, {} refunds", d.members, d.receipts, d.refunds);
+            } else {
+                println!("the demo tenant already exists");
+            }
+            println!("API:       http://{listen}/api/v1  (start it with: kopilka serve --listen {listen})");
+            println!("OpenAPI:   http://{listen}/api/v1/openapi.json");
+            println!("tenant:    {} (slug {})", d.tenant_id, services::demo::SLUG);
+            println!("admin key: {}", d.admin_key);
+            println!("pos key:   {}  (store MSK-1, till T1)", d.pos_key);
+        }
+        Command::Import { command: ImportCommand::Members { file, tenant, db } } => {
+            let data = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let db = open(&db).await?;
+            let t = {
+                let mut c = db.pool().acquire().await?;
+                kopilka_store::tenants::tenant_by_slug(&mut c, &tenant).await?
+            };
+            let Some(t) = t else { bail!("no tenant with slug {tenant}") };
+            let bar = indicatif::ProgressBar::new(0);
+            if !std::io::stderr().is_terminal() {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            }
+            bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}").expect("template"));
+            let progress = |done: usize, total: usize| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            };
+            let report = services::import::import_csv(&db, &t.id, "cli", &data, Some(&progress)).await.map_err(api_error)?;
+            bar.finish_and_clear();
+            if report.rejected.is_empty() {
+                println!("imported {} members with {} points", report.imported, report.points_imported);
+            } else {
+                for r in &report.rejected {
+                    println!("row {}: {}", r.row, r.reason);
+                }
+                bail!("{} of {} rows rejected; nothing was imported", report.rejected.len(), report.rows);
+            }
+        }
+        Command::Check { db, tenant } => {
+            let db = open(&db).await?;
+            let mut c = db.pool().acquire().await?;
+            let ids = match tenant {
+                Some(slug) => {
+                    vec![kopilka_store::tenants::tenant_by_slug(&mut c, &slug).await?.with_context(|| format!("no tenant {slug}"))?.id]
+                }
+                None => kopilka_store::tenants::all_tenant_ids(&mut c).await?,
+            };
+            let mut bad = 0;
+            let mut checked = 0;
+            for id in ids {
+                let r = services::check::tenant(&mut c, &id).await?;
+                checked += r.members_checked;
+                for d in &r.differences {
+                    println!("tenant {} member {}: {} stored {} rebuilt {}", d.tenant_id, d.member_id, d.what, d.stored, d.rebuilt);
+                }
+                bad += r.differences.len();
+            }
+            println!("checked {checked} members: {bad} differences");
+            if bad > 0 {
+                std::process::exit(1);
+            }
+        }
+    }
+    Ok(())
+}

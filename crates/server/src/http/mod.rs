@@ -1,0 +1,131 @@
+//! The HTTP edge: routes, the request-id and panic layers, and thin handlers that parse
+//! input, call one service function and map the result.
+
+mod admin;
+mod members;
+pub mod openapi;
+mod pos;
+
+use crate::error::{ApiError, REQUEST_ID};
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/openapi.json", get(openapi::document))
+        .route("/program", get(admin::get_program).put(admin::put_program))
+        .route("/program/templates", get(admin::list_templates))
+        .route("/stores", post(admin::create_store).get(admin::list_stores))
+        .route("/stores/{id}", get(admin::get_store))
+        .route("/api-keys", post(admin::create_key).get(admin::list_keys))
+        .route("/api-keys/{id}", delete(admin::revoke_key))
+        .route("/audit", get(admin::audit))
+        .route("/admin/ledger-check", get(admin::ledger_check))
+        .route("/members", post(members::create).get(members::list))
+        .route("/members/import", post(members::import))
+        .route("/members/lookup", post(members::lookup))
+        .route("/members/{id}", get(members::get))
+        .route("/members/{id}/balance", get(members::balance))
+        .route("/members/{id}/ledger", get(members::ledger))
+        .route("/members/{id}/history", get(members::history))
+        .route("/members/{id}/adjustments", post(members::adjust))
+        .route("/members/{id}/transfers", post(members::transfer))
+        .route("/pos/quote", post(pos::quote))
+        .route("/pos/reserve", post(pos::reserve))
+        .route("/pos/checkout", post(pos::checkout))
+        .route("/pos/cancel", post(pos::cancel))
+        .route("/pos/refund", post(pos::refund))
+        .route("/pos/receipts/{receipt_id}", get(pos::receipt));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            ApiError::internal("handler panicked").into_response()
+        }))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(8 * 1024 * 1024))
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+/// Give each request an id (echoed in `x-request-id` and in error bodies), and record
+/// its latency. Personal data never reaches the log: only method, route and status.
+async fn request_id(req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|h| h.to_str().ok())
+        .filter(|s| s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .map(str::to_owned)
+        .unwrap_or_else(kopilka_store::new_id);
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let mut resp = REQUEST_ID.scope(id.clone(), next.run(req)).await;
+    let status = resp.status().as_u16();
+    if status >= 500 {
+        tracing::error!(request.id = %id, %method, status, "request failed");
+    } else {
+        tracing::debug!(request.id = %id, %method, status, elapsed_us = started.elapsed().as_micros() as u64, "request");
+    }
+    let _ = path;
+    metrics::counter!("kopilka_http_requests_total", "status" => status.to_string()).increment(1);
+    if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.db.ping().await {
+        Ok(()) => axum::Json(serde_json::json!({"status": "ok"})).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            (axum::http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "unavailable"}))).into_response()
+        }
+    }
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    let body = state.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// Query parameters as a map; unknown ones are rejected by each handler.
+pub type Params = axum::extract::Query<std::collections::HashMap<String, String>>;
+
+/// Reject query parameters a handler does not take.
+pub fn only_params(q: &std::collections::HashMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {
+    for k in q.keys() {
+        if !allowed.contains(&k.as_str()) {
+            return Err(ApiError::field(k.clone(), "unknown query parameter"));
+        }
+    }
+    Ok(())
+}
+
+/// `limit` in 1..=max, default `default`.
+pub fn limit_param(q: &std::collections::HashMap<String, String>, default: i64, max: i64) -> Result<i64, ApiError> {
+    match q.get("limit") {
+        None => Ok(default),
+        Some(s) => s
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| ApiError::field("limit", format!("must be an integer from 1 to {max}"))),
+    }
+}

@@ -1,0 +1,269 @@
+//! Reading request bodies: parse (400), then check shape field by field (422
+//! `validation_error` naming every bad field). "Parse, don't validate": readers hand back
+//! domain values or field errors, never half-checked JSON.
+
+use crate::error::ApiError;
+use chrono::{DateTime, SecondsFormat, Utc};
+use kopilka_domain::INPUT_MAX;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// Parse a body as a JSON object. Not JSON at all is 400; JSON that is not an object is
+/// 422. `null` members are dropped (null means "left out").
+pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    let v: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_json("the body is empty; send a JSON object"));
+    } else {
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_json(format!("the body is not JSON: {e}")))?
+    };
+    match strip_nulls(v) {
+        Value::Object(m) => Ok(m),
+        _ => Err(ApiError::field("$", "must be a JSON object")),
+    }
+}
+
+/// Drop object members whose value is null, recursively.
+pub fn strip_nulls(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(m.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, strip_nulls(v))).collect()),
+        Value::Array(a) => Value::Array(a.into_iter().map(strip_nulls).collect()),
+        other => other,
+    }
+}
+
+/// Canonical JSON: object keys sorted, no whitespace. Equal bodies give equal strings.
+pub fn canonical(v: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(v, &mut out);
+    out
+}
+
+fn write_canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String((*k).clone()).to_string());
+                out.push(':');
+                write_canonical(&m[*k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(x, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+pub fn sha256_hex(s: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(s.as_bytes()))
+}
+
+/// Format Unix seconds as RFC 3339 in UTC with whole seconds.
+pub fn fmt_time(t: i64) -> String {
+    DateTime::<Utc>::from_timestamp(t, 0).unwrap_or_default().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+pub fn fmt_time_opt(t: Option<i64>) -> Value {
+    t.map(|t| Value::String(fmt_time(t))).unwrap_or(Value::Null)
+}
+
+/// Parse RFC 3339, truncating fractions of a second.
+pub fn parse_time(s: &str) -> Option<i64> {
+    DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp())
+}
+
+/// Reads the members of one JSON object, collecting every field error and rejecting
+/// members it was not asked for.
+pub struct Obj<'a> {
+    map: &'a Map<String, Value>,
+    prefix: String,
+    seen: Vec<&'static str>,
+    pub errors: BTreeMap<String, String>,
+}
+
+impl<'a> Obj<'a> {
+    pub fn new(map: &'a Map<String, Value>, prefix: &str) -> Self {
+        Obj { map, prefix: prefix.to_owned(), seen: Vec::new(), errors: BTreeMap::new() }
+    }
+
+    pub fn path(&self, key: &str) -> String {
+        if self.prefix.is_empty() { key.to_owned() } else { format!("{}.{key}", self.prefix) }
+    }
+
+    pub fn err(&mut self, key: &str, msg: impl Into<String>) {
+        let p = self.path(key);
+        self.errors.entry(p).or_insert_with(|| msg.into());
+    }
+
+    /// Ignore a member if present (read-only fields sent back).
+    pub fn ignore(&mut self, key: &'static str) {
+        self.seen.push(key);
+    }
+
+    pub fn raw(&mut self, key: &'static str) -> Option<&'a Value> {
+        self.seen.push(key);
+        self.map.get(key)
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.map.contains_key(key)
+    }
+
+    /// A string of 1..=max chars (trimmed of nothing; empty is an error).
+    pub fn str(&mut self, key: &'static str, max: usize) -> Option<String> {
+        match self.raw(key)? {
+            Value::String(s) if s.is_empty() => {
+                self.err(key, "must not be empty");
+                None
+            }
+            Value::String(s) if s.chars().count() > max => {
+                self.err(key, format!("must be at most {max} characters"));
+                None
+            }
+            Value::String(s) => Some(s.clone()),
+            _ => {
+                self.err(key, "must be a string");
+                None
+            }
+        }
+    }
+
+    /// A string that may be empty.
+    pub fn str_or_empty(&mut self, key: &'static str, max: usize) -> Option<String> {
+        match self.raw(key)? {
+            Value::String(s) if s.chars().count() > max => {
+                self.err(key, format!("must be at most {max} characters"));
+                None
+            }
+            Value::String(s) => Some(s.clone()),
+            _ => {
+                self.err(key, "must be a string");
+                None
+            }
+        }
+    }
+
+    pub fn req_str(&mut self, key: &'static str, max: usize) -> Option<String> {
+        if !self.has(key) {
+            self.seen.push(key);
+            self.err(key, "is required");
+            return None;
+        }
+        self.str(key, max)
+    }
+
+    /// An integer in [min, max]; floats and strings are errors.
+    pub fn int(&mut self, key: &'static str, min: i64, max: i64) -> Option<i64> {
+        let v = self.raw(key)?;
+        match int_value(v, min, max) {
+            Ok(n) => Some(n),
+            Err(m) => {
+                self.err(key, m);
+                None
+            }
+        }
+    }
+
+    pub fn req_int(&mut self, key: &'static str, min: i64, max: i64) -> Option<i64> {
+        if !self.has(key) {
+            self.seen.push(key);
+            self.err(key, "is required");
+            return None;
+        }
+        self.int(key, min, max)
+    }
+
+    pub fn bool(&mut self, key: &'static str) -> Option<bool> {
+        match self.raw(key)? {
+            Value::Bool(b) => Some(*b),
+            _ => {
+                self.err(key, "must be true or false");
+                None
+            }
+        }
+    }
+
+    pub fn time(&mut self, key: &'static str) -> Option<i64> {
+        let s = self.str(key, 64)?;
+        match parse_time(&s) {
+            Some(t) => Some(t),
+            None => {
+                self.err(key, "must be an RFC 3339 time, e.g. 2026-11-20T10:00:00Z");
+                None
+            }
+        }
+    }
+
+    pub fn object(&mut self, key: &'static str) -> Option<&'a Map<String, Value>> {
+        match self.raw(key)? {
+            Value::Object(m) => Some(m),
+            _ => {
+                self.err(key, "must be an object");
+                None
+            }
+        }
+    }
+
+    pub fn array(&mut self, key: &'static str) -> Option<&'a Vec<Value>> {
+        match self.raw(key)? {
+            Value::Array(a) => Some(a),
+            _ => {
+                self.err(key, "must be an array");
+                None
+            }
+        }
+    }
+
+    /// Report members that were not read as unknown, and merge another reader's errors.
+    pub fn finish(mut self) -> BTreeMap<String, String> {
+        let unknown: Vec<String> = self.map.keys().filter(|k| !self.seen.contains(&k.as_str())).cloned().collect();
+        for k in unknown {
+            let p = self.path(&k);
+            self.errors.entry(p).or_insert_with(|| "unknown field".into());
+        }
+        self.errors
+    }
+
+    pub fn absorb(&mut self, other: BTreeMap<String, String>) {
+        for (k, v) in other {
+            self.errors.entry(k).or_insert(v);
+        }
+    }
+}
+
+/// An integer JSON number within [min, max] (and within ±10^12).
+pub fn int_value(v: &Value, min: i64, max: i64) -> Result<i64, String> {
+    let min = min.max(-(INPUT_MAX as i64));
+    let max = max.min(INPUT_MAX as i64);
+    match v {
+        Value::Number(n) => match n.as_i64() {
+            Some(i) if i < min => Err(format!("must be at least {min}")),
+            Some(i) if i > max => Err(format!("must be at most {max}")),
+            Some(i) => Ok(i),
+            None if n.is_f64() => Err("must be an integer (floats are not accepted)".into()),
+            None => Err(format!("must be at most {max}")),
+        },
+        _ => Err("must be an integer".into()),
+    }
+}
+
+/// Finish a reader; any error becomes a 422.
+pub fn check(obj: Obj<'_>) -> Result<(), ApiError> {
+    let errors = obj.finish();
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::fields(errors)) }
+}

@@ -1,0 +1,52 @@
+//! Tier changes: the worker compares each member's tier as of now with the tier it last
+//! recorded and writes every change, up or down, to the member's history.
+
+use super::expiry::fail;
+use crate::services::ledger::Book;
+use crate::state::AppState;
+use kopilka_store::{members, now_s};
+use serde_json::json;
+
+pub async fn check_member(state: &AppState, tenant: &str, member: &str) -> Result<(), String> {
+    let now = now_s();
+    let (_, program) = {
+        let mut c = state.db.pool().acquire().await.map_err(|e| e.to_string())?;
+        crate::services::program::load(&mut c, tenant).await.map_err(|e| e.message)?
+    };
+    let mut tx = state.db.begin().await.map_err(|e| e.to_string())?;
+    let Some(mut book) = Book::open(&mut tx, tenant, member, &program, now).await.map_err(fail)? else {
+        return Ok(());
+    };
+    let (spend, tier) = crate::services::members::tier_at(tx.conn(), tenant, member, &program, now).await.map_err(|e| e.message)?;
+    if tier != book.balance.tier_code {
+        let rank =
+            |c: &Option<String>| c.as_ref().and_then(|c| program.tiers.iter().position(|t| &t.code == c)).map(|i| i as i64).unwrap_or(-1);
+        let direction = if rank(&tier) > rank(&book.balance.tier_code) { "up" } else { "down" };
+        members::insert_event(
+            tx.conn(),
+            tenant,
+            member,
+            "tier_changed",
+            &json!({"from": book.balance.tier_code, "to": tier, "direction": direction, "tier_spend_minor": spend}),
+            now,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        book.balance.tier_code = tier;
+    }
+    book.save(&mut tx).await.map_err(fail)?;
+    tx.commit().await.map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Re-check every member (tiers also fall as old receipts leave the window).
+pub async fn sweep(state: &AppState, tenant: &str) -> Result<(), String> {
+    let ids = {
+        let mut c = state.db.pool().acquire().await.map_err(|e| e.to_string())?;
+        members::all_ids(&mut c, tenant).await.map_err(|e| e.to_string())?
+    };
+    for id in ids {
+        check_member(state, tenant, &id).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,216 @@
+//! Tenants, stores and API keys.
+
+use super::{Failure, with_retry};
+use crate::auth::{self, Role};
+use crate::error::{ApiError, ApiResult};
+use crate::input::fmt_time_opt;
+use crate::state::AppState;
+use kopilka_domain::identity::slugify;
+use kopilka_store::tenants::{self, ApiKey, Store, Tenant};
+use kopilka_store::{Db, StoreError, new_id, now_s};
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone)]
+pub struct CreatedTenant {
+    pub tenant_id: String,
+    pub slug: String,
+    pub api_key: String,
+}
+
+/// Create a tenant with its programme (from a template) and a first admin key.
+pub async fn create_tenant(db: &Db, name: &str, slug: Option<&str>, template: &str) -> ApiResult<CreatedTenant> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::field("name", "must be 1 to 200 characters"));
+    }
+    let program = super::templates::template(template)
+        .ok_or_else(|| ApiError::field("template", format!("must be one of {}", super::templates::NAMES.join(", "))))?;
+    let explicit = slug.is_some();
+    let base = match slug {
+        Some(s) => {
+            let ok = !s.is_empty()
+                && s.len() <= 63
+                && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !s.starts_with('-')
+                && !s.ends_with('-');
+            if !ok {
+                return Err(ApiError::field("slug", "must be 1 to 63 lower-case Latin letters, digits and inner hyphens"));
+            }
+            s.to_owned()
+        }
+        None => slugify(name),
+    };
+    with_retry(|attempt| {
+        let program = program.clone();
+        let base = base.clone();
+        async move {
+            let slug = if attempt == 0 || explicit { base.clone() } else { format!("{base}-{}", attempt + 1) };
+            let now = now_s();
+            let tenant = Tenant { id: new_id(), slug: slug.clone(), name: name.to_owned(), created_at: now };
+            let mut tx = db.begin().await?;
+            if explicit && tenants::tenant_by_slug(tx.conn(), &slug).await?.is_some() {
+                return Err(Failure::Api(ApiError::conflict("slug_taken", format!("slug {slug} is already used"))));
+            }
+            tenants::insert_tenant(tx.conn(), &tenant).await?;
+            super::program::insert_initial(tx.conn(), &tenant.id, &program, now).await?;
+            let key = auth::new_key();
+            let k = ApiKey {
+                tenant_id: tenant.id.clone(),
+                id: new_id(),
+                role: "admin".into(),
+                store_id: None,
+                till_id: None,
+                label: Some("initial admin key".into()),
+                expires_at: None,
+                revoked_at: None,
+                created_at: now,
+            };
+            tenants::insert_key(tx.conn(), &k, &auth::hash_key(&key)).await?;
+            tenants::audit(tx.conn(), &tenant.id, "cli", "tenant.create", "tenant", &tenant.id, &json!({"template": template}), now)
+                .await?;
+            tx.commit().await?;
+            Ok(CreatedTenant { tenant_id: tenant.id, slug, api_key: key })
+        }
+    })
+    .await
+}
+
+/// Create a key for a tenant directly (CLI and demo).
+pub async fn create_key_direct(
+    db: &Db,
+    tenant: &str,
+    role: Role,
+    store_id: Option<&str>,
+    till_id: Option<&str>,
+    label: &str,
+) -> ApiResult<(String, String)> {
+    let key = auth::new_key();
+    let now = now_s();
+    let k = ApiKey {
+        tenant_id: tenant.to_owned(),
+        id: new_id(),
+        role: role.as_str().into(),
+        store_id: store_id.map(str::to_owned),
+        till_id: till_id.map(str::to_owned),
+        label: Some(label.to_owned()),
+        expires_at: None,
+        revoked_at: None,
+        created_at: now,
+    };
+    let mut tx = db.begin().await?;
+    tenants::insert_key(tx.conn(), &k, &auth::hash_key(&key)).await?;
+    tenants::audit(tx.conn(), tenant, "cli", "api_key.create", "api_key", &k.id, &json!({"role": k.role, "store_id": k.store_id}), now)
+        .await?;
+    tx.commit().await?;
+    Ok((k.id, key))
+}
+
+pub fn store_json(s: &Store) -> Value {
+    let mut v = serde_json::to_value(s).expect("store serialises");
+    v["created_at"] = Value::String(crate::input::fmt_time(s.created_at));
+    v
+}
+
+pub struct NewStore {
+    pub code: String,
+    pub name: String,
+    pub time_zone: Option<String>,
+    pub lat: Option<String>,
+    pub lon: Option<String>,
+}
+
+pub async fn create_store(state: &AppState, tenant: &str, actor: &str, s: NewStore) -> ApiResult<Value> {
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    let (_, program) = super::program::current(state, &mut c, tenant).await?;
+    drop(c);
+    let store = Store {
+        id: new_id(),
+        code: s.code,
+        name: s.name,
+        time_zone: s.time_zone.unwrap_or_else(|| program.time_zone.clone()),
+        lat: s.lat,
+        lon: s.lon,
+        created_at: now_s(),
+    };
+    let mut tx = state.db.begin().await?;
+    match tenants::insert_store(tx.conn(), tenant, &store).await {
+        Err(StoreError::Unique(_)) => {
+            return Err(ApiError::conflict("store_exists", format!("a store with code {} already exists", store.code)));
+        }
+        other => other?,
+    }
+    tenants::audit(tx.conn(), tenant, actor, "store.create", "store", &store.id, &json!({"code": store.code}), store.created_at).await?;
+    tx.commit().await?;
+    Ok(store_json(&store))
+}
+
+pub fn key_json(k: &ApiKey) -> Value {
+    json!({
+        "id": k.id,
+        "role": k.role,
+        "store_id": k.store_id,
+        "till_id": k.till_id,
+        "label": k.label,
+        "expires_at": fmt_time_opt(k.expires_at),
+        "revoked_at": fmt_time_opt(k.revoked_at),
+        "created_at": crate::input::fmt_time(k.created_at),
+    })
+}
+
+pub struct NewKey {
+    pub role: Role,
+    pub store_id: Option<String>,
+    pub till_id: Option<String>,
+    pub expires_at: Option<i64>,
+    pub label: Option<String>,
+}
+
+pub async fn create_key(state: &AppState, tenant: &str, actor: &str, k: NewKey) -> ApiResult<Value> {
+    let mut tx = state.db.begin().await?;
+    if let Some(store) = &k.store_id
+        && tenants::store_by_id(tx.conn(), tenant, store).await?.is_none()
+    {
+        return Err(ApiError::new(axum::http::StatusCode::NOT_FOUND, "store_not_found", "no such store"));
+    }
+    let key = auth::new_key();
+    let now = now_s();
+    let row = ApiKey {
+        tenant_id: tenant.to_owned(),
+        id: new_id(),
+        role: k.role.as_str().into(),
+        store_id: k.store_id,
+        till_id: k.till_id,
+        label: k.label,
+        expires_at: k.expires_at,
+        revoked_at: None,
+        created_at: now,
+    };
+    tenants::insert_key(tx.conn(), &row, &auth::hash_key(&key)).await?;
+    tenants::audit(
+        tx.conn(),
+        tenant,
+        actor,
+        "api_key.create",
+        "api_key",
+        &row.id,
+        &json!({"role": row.role, "store_id": row.store_id, "till_id": row.till_id}),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    let mut v = key_json(&row);
+    v["key"] = Value::String(key);
+    Ok(v)
+}
+
+pub async fn revoke_key(state: &AppState, tenant: &str, actor: &str, id: &str) -> ApiResult<Value> {
+    let now = now_s();
+    let mut tx = state.db.begin().await?;
+    if !tenants::revoke_key(tx.conn(), tenant, id, now).await? {
+        return Err(ApiError::not_found("API key"));
+    }
+    tenants::audit(tx.conn(), tenant, actor, "api_key.revoke", "api_key", id, &json!({}), now).await?;
+    tx.commit().await?;
+    state.forget_keys();
+    Ok(json!({"id": id, "revoked": true}))
+}

@@ -1,0 +1,496 @@
+//! Members: enrolment, lookup, reads, balance, ledger, history, adjustments, transfers.
+
+use super::ledger::{Book, EntryRef, balance_json};
+use super::{Failure, Fallible, with_retry};
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult};
+use crate::input::{canonical, fmt_time, fmt_time_opt, sha256_hex};
+use crate::state::AppState;
+use axum::http::StatusCode;
+use kopilka_domain::identity::{card_number_from_digits, mask_email, mask_phone};
+use kopilka_domain::tiers::{next_tier, tier_for_spend};
+use kopilka_store::members::{self, By, Consent, Member};
+use kopilka_store::receipts::{self, IdemTable};
+use kopilka_store::{Conn, StoreError, Tx, ledger, new_id, now_s, tenants};
+use serde_json::{Value, json};
+
+pub fn member_not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "member_not_found", "no such member")
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMember {
+    pub external_id: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub name: Option<String>,
+    pub birthday: Option<String>,
+    pub referral_code: Option<String>,
+    pub consents: Vec<(String, bool)>,
+    /// Imported members keep their card number.
+    pub card_number: Option<String>,
+    pub source: String,
+}
+
+/// A random 13-digit EAN-13 card number starting with 2.
+pub fn new_card_number() -> String {
+    let mut digits = [0u8; 11];
+    for d in &mut digits {
+        *d = (rand::random::<u32>() % 10) as u8;
+    }
+    card_number_from_digits(&digits)
+}
+
+/// An opaque token of 192 random bits.
+pub fn new_qr_token() -> String {
+    let mut bytes = [0u8; 24];
+    rand::fill(&mut bytes);
+    let mut s = String::with_capacity(48);
+    for b in bytes {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// Insert a member inside the caller's transaction. A clash on email, phone or external
+/// id is `member_exists`; a clash on a generated card number or token is retried by
+/// the caller (vanishingly rare).
+pub async fn insert(tx: &mut Tx, tenant: &str, m: &NewMember, now: i64) -> Fallible<Member> {
+    let member = Member {
+        id: new_id(),
+        card_number: m.card_number.clone().unwrap_or_else(new_card_number),
+        qr_token: new_qr_token(),
+        phone: m.phone.clone(),
+        email: m.email.clone(),
+        external_id: m.external_id.clone(),
+        name: m.name.clone(),
+        birthday: m.birthday.clone(),
+        referral_code: m.referral_code.clone(),
+        source: m.source.clone(),
+        created_at: now,
+    };
+    match members::insert(tx.conn(), tenant, &member).await {
+        Ok(()) => {}
+        Err(StoreError::Unique(what)) => {
+            let field = ["phone", "email", "external", "card"].into_iter().find(|f| what.contains(f));
+            return Err(match field {
+                Some("card") if m.card_number.is_some() => {
+                    Failure::Api(ApiError::conflict("member_exists", "a member with this card number already exists"))
+                }
+                Some("card") | None => Failure::Store(StoreError::Unique(what)),
+                Some(f) => Failure::Api(ApiError::conflict(
+                    "member_exists",
+                    format!("a member with this {} already exists", if f == "external" { "external_id" } else { f }),
+                )),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    }
+    for (kind, granted) in &m.consents {
+        members::insert_consent(
+            tx.conn(),
+            tenant,
+            &member.id,
+            &Consent { kind: kind.clone(), granted: *granted, source: m.source.clone(), recorded_at: now },
+        )
+        .await?;
+    }
+    members::insert_event(tx.conn(), tenant, &member.id, "enrolled", &json!({"source": m.source}), now).await?;
+    Ok(member)
+}
+
+pub async fn create(state: &AppState, auth: &Auth, m: NewMember) -> ApiResult<Value> {
+    let tenant = auth.tenant_id.clone();
+    let member = with_retry(|_| {
+        let tenant = tenant.clone();
+        let m = &m;
+        async move {
+            let mut tx = state.db.begin().await?;
+            let now = now_s();
+            let member = insert(&mut tx, &tenant, m, now).await?;
+            tenants::audit(tx.conn(), &tenant, &auth.actor(), "member.create", "member", &member.id, &json!({}), now).await?;
+            tx.commit().await?;
+            Ok(member)
+        }
+    })
+    .await?;
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    let mut v = member_json(&mut c, &auth.tenant_id, &member, false).await?;
+    // The member is at the till: the pos key gets the card and token it must print.
+    v["qr_token"] = Value::String(member.qr_token.clone());
+    Ok(v)
+}
+
+/// The member as the API shows it; `masked` for pos keys (no token, no birthday).
+pub async fn member_json(c: &mut Conn, tenant: &str, m: &Member, masked: bool) -> ApiResult<Value> {
+    let consents: serde_json::Map<String, Value> = members::consents(c, tenant, &m.id)
+        .await?
+        .into_iter()
+        .map(|x| (x.kind.clone(), json!({"granted": x.granted, "source": x.source, "recorded_at": fmt_time(x.recorded_at)})))
+        .collect();
+    let mut v = json!({
+        "id": m.id,
+        "card_number": m.card_number,
+        "external_id": m.external_id,
+        "name": m.name,
+        "phone": if masked { m.phone.as_deref().map(mask_phone) } else { m.phone.clone() },
+        "email": if masked { m.email.as_deref().map(mask_email) } else { m.email.clone() },
+        "referral_code": m.referral_code,
+        "consents": consents,
+        "created_at": fmt_time(m.created_at),
+    });
+    if !masked {
+        v["qr_token"] = Value::String(m.qr_token.clone());
+        v["birthday"] = m.birthday.clone().map(Value::String).unwrap_or(Value::Null);
+    }
+    Ok(v)
+}
+
+pub async fn lookup(state: &AppState, auth: &Auth, by: By, value: &str) -> ApiResult<Value> {
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    let m = members::find(&mut c, &auth.tenant_id, by, value).await?.ok_or_else(member_not_found)?;
+    member_json(&mut c, &auth.tenant_id, &m, auth.masked()).await
+}
+
+pub async fn get(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Value> {
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    let m = members::by_id(&mut c, &auth.tenant_id, id).await?.ok_or_else(|| ApiError::not_found("member"))?;
+    member_json(&mut c, &auth.tenant_id, &m, auth.masked()).await
+}
+
+/// Bring a member's book up to date when something is due (lazy release and expiry on
+/// read), so reads are right without the worker.
+pub async fn settle_if_due(state: &AppState, tenant: &str, member: &str) -> ApiResult<()> {
+    let now = now_s();
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    let due = ledger::balance(&mut c, tenant, member).await?.and_then(|b| b.next_due_at).is_some_and(|t| t <= now);
+    if !due {
+        return Ok(());
+    }
+    let (_, program) = super::program::current(state, &mut c, tenant).await?;
+    drop(c);
+    with_retry(|_| {
+        let program = program.clone();
+        async move {
+            let mut tx = state.db.begin().await?;
+            if let Some(book) = Book::open(&mut tx, tenant, member, &program, now_s()).await? {
+                book.save(&mut tx).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// Tier spend in [t − window, t) and the tier it gives.
+pub async fn tier_at(
+    c: &mut Conn,
+    tenant: &str,
+    member: &str,
+    program: &kopilka_domain::program::Program,
+    t: i64,
+) -> ApiResult<(i64, Option<String>)> {
+    let spend = receipts::tier_spend(c, tenant, member, t - program.tier_window_days * 86_400, t).await?;
+    Ok((spend, tier_for_spend(&program.tiers, spend).map(|t| t.code.clone())))
+}
+
+pub async fn balance(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Value> {
+    let tenant = &auth.tenant_id;
+    {
+        let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+        members::by_id(&mut c, tenant, id).await?.ok_or_else(|| ApiError::not_found("member"))?;
+    }
+    settle_if_due(state, tenant, id).await?;
+    let now = now_s();
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    let (_, program) = super::program::current(state, &mut c, tenant).await?;
+    let b = ledger::balance(&mut c, tenant, id).await?.ok_or_else(|| ApiError::not_found("member"))?;
+    let (spend, tier) = tier_at(&mut c, tenant, id, &program, now).await?;
+    let expiring: Vec<Value> = ledger::expiring(&mut c, tenant, id, now, 10)
+        .await?
+        .into_iter()
+        .map(|(points, at)| json!({"points": points, "expires_at": fmt_time(at)}))
+        .collect();
+    let next = next_tier(&program.tiers, spend).map(|(t, missing)| json!({"code": t.code, "name": t.name, "spend_needed_minor": missing}));
+    Ok(json!({
+        "member_id": id,
+        "points": b.points,
+        "held": b.held,
+        "pending": b.pending,
+        "debt": b.debt,
+        "available": (b.points - b.held).max(0),
+        "tier": tier,
+        "tier_spend_minor": spend,
+        "next_tier": next,
+        "lifetime_earned": b.lifetime_earned,
+        "expiring": expiring,
+    }))
+}
+
+pub async fn ledger_page(state: &AppState, auth: &Auth, id: &str, limit: i64, cursor: Option<&str>) -> ApiResult<Value> {
+    let tenant = &auth.tenant_id;
+    let before = match cursor {
+        None => None,
+        Some(c) => {
+            Some(c.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| ApiError::field("cursor", "is not a cursor this API gave out"))?)
+        }
+    };
+    {
+        let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+        members::by_id(&mut c, tenant, id).await?.ok_or_else(|| ApiError::not_found("member"))?;
+    }
+    settle_if_due(state, tenant, id).await?;
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    let entries = ledger::entries(&mut c, tenant, id, before, limit + 1).await?;
+    let more = entries.len() as i64 > limit;
+    let entries = &entries[..entries.len().min(limit as usize)];
+    let next_cursor = if more { entries.last().map(|e| Value::String(e.seq.to_string())) } else { None };
+    let list: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            let mut v = json!({"id": e.id, "kind": e.kind, "points": e.points, "created_at": fmt_time(e.created_at), "occurred_at": fmt_time(e.occurred_at)});
+            if let Some(r) = &e.receipt_id {
+                v["receipt_id"] = Value::String(r.clone());
+            }
+            if let Some(r) = &e.reason {
+                v["reason"] = Value::String(r.clone());
+            }
+            v
+        })
+        .collect();
+    Ok(json!({"entries": list, "next_cursor": next_cursor.unwrap_or(Value::Null)}))
+}
+
+pub async fn history(state: &AppState, auth: &Auth, id: &str, limit: i64) -> ApiResult<Value> {
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    members::by_id(&mut c, &auth.tenant_id, id).await?.ok_or_else(|| ApiError::not_found("member"))?;
+    let events: Vec<Value> = members::events(&mut c, &auth.tenant_id, id, limit)
+        .await?
+        .into_iter()
+        .map(|e| {
+            let mut v = json!({"id": e.id, "kind": e.kind, "occurred_at": fmt_time(e.occurred_at)});
+            if let Value::Object(m) = e.data {
+                for (k, x) in m {
+                    v[k] = x;
+                }
+            }
+            v
+        })
+        .collect();
+    Ok(json!({"events": events}))
+}
+
+/// Replay an idempotent request: the stored answer for the same body, 409 for another.
+fn replay(stored: Option<(String, String)>, hash: &str, conflict: &'static str) -> Fallible<Option<Value>> {
+    match stored {
+        Some((h, answer)) if h == hash => Ok(Some(serde_json::from_str(&answer)?)),
+        Some(_) => Err(ApiError::conflict(conflict, "this id was already used with a different body").into()),
+        None => Ok(None),
+    }
+}
+
+pub struct Adjustment {
+    pub points: i64,
+    pub reason: String,
+    pub adjustment_id: Option<String>,
+    pub body: Value,
+}
+
+pub async fn adjust(state: &AppState, auth: &Auth, member: &str, a: Adjustment) -> ApiResult<Value> {
+    let tenant = auth.tenant_id.clone();
+    let hash = sha256_hex(&canonical(&json!({"member": member, "body": a.body})));
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    let (_, program) = super::program::current(state, &mut c, &tenant).await?;
+    drop(c);
+    with_retry(|_| {
+        let (tenant, program, hash, a) = (tenant.clone(), program.clone(), hash.clone(), &a);
+        async move {
+            let mut tx = state.db.begin().await?;
+            if let Some(key) = &a.adjustment_id
+                && let Some(v) =
+                    replay(receipts::idem_record(tx.conn(), &tenant, IdemTable::Adjustment, key).await?, &hash, "adjustment_conflict")?
+            {
+                return Ok(v);
+            }
+            let now = now_s();
+            let mut book =
+                Book::open(&mut tx, &tenant, member, &program, now).await?.ok_or_else(|| Failure::Api(ApiError::not_found("member")))?;
+            let id = new_id();
+            let r = EntryRef { reason: Some(a.reason.clone()), ref_id: Some(id.clone()), ..Default::default() };
+            if a.points > 0 {
+                let expires = book.expiry_for(now);
+                book.credit(&mut tx, "adjust", Some(&id), a.points, now, expires, false).await?;
+                book.entry(&mut tx, "adjust", a.points, now, r).await?;
+            } else if a.points < 0 {
+                let need = -a.points;
+                let available = book.available(0);
+                if need > available {
+                    return Err(ApiError::rule("insufficient_points", format!("{need} points to remove, {available} available")).into());
+                }
+                book.consume(&mut tx, need, "adjust", &id).await?;
+                book.entry(&mut tx, "adjust", a.points, now, r).await?;
+            }
+            let b = book.save(&mut tx).await?;
+            let answer = json!({
+                "id": id,
+                "adjustment_id": a.adjustment_id,
+                "member_id": member,
+                "points": a.points,
+                "reason": a.reason,
+                "actor": auth.actor(),
+                "created_at": fmt_time(now),
+                "balance": balance_json(&b),
+            });
+            receipts::insert_adjustment(
+                tx.conn(),
+                &tenant,
+                &id,
+                a.adjustment_id.as_deref().unwrap_or(&id),
+                member,
+                a.points,
+                &a.reason,
+                &auth.actor(),
+                &hash,
+                &answer.to_string(),
+                now,
+            )
+            .await?;
+            tenants::audit(
+                tx.conn(),
+                &tenant,
+                &auth.actor(),
+                "member.adjust",
+                "member",
+                member,
+                &json!({"points": a.points, "reason": a.reason, "adjustment": id}),
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(answer)
+        }
+    })
+    .await
+}
+
+pub struct Transfer {
+    pub to_member_id: String,
+    pub points: i64,
+    pub transfer_id: String,
+    pub body: Value,
+}
+
+pub async fn transfer(state: &AppState, auth: &Auth, from: &str, t: Transfer) -> ApiResult<Value> {
+    let tenant = auth.tenant_id.clone();
+    if t.to_member_id == from {
+        return Err(ApiError::field("to_member_id", "must be another member"));
+    }
+    let hash = sha256_hex(&canonical(&json!({"member": from, "body": t.body})));
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    let (_, program) = super::program::current(state, &mut c, &tenant).await?;
+    drop(c);
+    with_retry(|_| {
+        let (tenant, program, hash, t) = (tenant.clone(), program.clone(), hash.clone(), &t);
+        async move {
+            let mut tx = state.db.begin().await?;
+            if let Some(v) =
+                replay(receipts::idem_record(tx.conn(), &tenant, IdemTable::Transfer, &t.transfer_id).await?, &hash, "transfer_conflict")?
+            {
+                return Ok(v);
+            }
+            let now = now_s();
+            // Lock both members in id order so two opposite transfers cannot deadlock.
+            let (first, second) =
+                if from < t.to_member_id.as_str() { (from, t.to_member_id.as_str()) } else { (t.to_member_id.as_str(), from) };
+            let a = Book::open(&mut tx, &tenant, first, &program, now).await?;
+            let b = Book::open(&mut tx, &tenant, second, &program, now).await?;
+            let (mut src, mut dst) = match (a, b) {
+                (Some(a), Some(b)) if a.member_id() == from => (a, b),
+                (Some(a), Some(b)) => (b, a),
+                (None, _) | (_, None) => {
+                    let from_exists = members::by_id(tx.conn(), &tenant, from).await?.is_some();
+                    return Err(if from_exists {
+                        ApiError::new(StatusCode::NOT_FOUND, "member_not_found", "no such recipient member")
+                    } else {
+                        ApiError::not_found("member")
+                    }
+                    .into());
+                }
+            };
+            let available = src.available(0);
+            if t.points > available {
+                return Err(ApiError::rule("insufficient_points", format!("{} points to transfer, {available} available", t.points)).into());
+            }
+            let id = new_id();
+            let cons = src.consume(&mut tx, t.points, "transfer", &id).await?;
+            src.entry(
+                &mut tx,
+                "transfer_out",
+                -t.points,
+                now,
+                EntryRef { ref_id: Some(id.clone()), reason: Some(format!("to {}", t.to_member_id)), ..Default::default() },
+            )
+            .await?;
+            // The points keep their lots' expiry.
+            for c in &cons {
+                let lot = ledger::lot(tx.conn(), &tenant, &c.lot_id).await?.expect("lot exists");
+                dst.credit(&mut tx, "transfer", Some(&id), c.points, now, lot.expires_at, false).await?;
+            }
+            dst.entry(
+                &mut tx,
+                "transfer_in",
+                t.points,
+                now,
+                EntryRef { ref_id: Some(id.clone()), reason: Some(format!("from {from}")), ..Default::default() },
+            )
+            .await?;
+            let sb = src.save(&mut tx).await?;
+            dst.save(&mut tx).await?;
+            let answer = json!({
+                "id": id,
+                "transfer_id": t.transfer_id,
+                "from_member_id": from,
+                "to_member_id": t.to_member_id,
+                "points": t.points,
+                "created_at": fmt_time(now),
+                "balance": balance_json(&sb),
+            });
+            receipts::insert_transfer(
+                tx.conn(),
+                &tenant,
+                &id,
+                &t.transfer_id,
+                from,
+                &t.to_member_id,
+                t.points,
+                &hash,
+                &answer.to_string(),
+                now,
+            )
+            .await?;
+            tenants::audit(
+                tx.conn(),
+                &tenant,
+                &auth.actor(),
+                "member.transfer",
+                "member",
+                from,
+                &json!({"to": t.to_member_id, "points": t.points}),
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(answer)
+        }
+    })
+    .await
+}
+
+pub fn consent_list(v: &Value) -> Vec<(String, bool)> {
+    v.as_object().map(|m| m.iter().filter_map(|(k, v)| v.as_bool().map(|b| (k.clone(), b))).collect()).unwrap_or_default()
+}
+
+pub fn time_or_null(t: Option<i64>) -> Value {
+    fmt_time_opt(t)
+}

@@ -1,0 +1,843 @@
+//! The till: quote, reserve, checkout, cancel and receipt read-back
+//! (CONTRACT.md "POS: quote, reserve, checkout, cancel, refund").
+//!
+//! Checks run in the contract's order: authentication and role (the HTTP layer),
+//! parsing, validation, store and till binding ([`parse`]), then idempotency, lookups and
+//! business rules inside one transaction ([`run`]).
+
+use super::ledger::{Book, EntryRef, balance_json};
+use super::members::member_not_found;
+use super::{Failure, Fallible, with_retry};
+use crate::auth::{Auth, Role};
+use crate::error::{ApiError, ApiResult};
+use crate::input::{Obj, canonical, check, fmt_time, sha256_hex};
+use crate::state::AppState;
+use axum::http::StatusCode;
+use kopilka_domain::identity::normalize_phone;
+use kopilka_domain::program::{Program, RedeemAuth};
+use kopilka_domain::quantity::Quantity;
+use kopilka_domain::receipt::{CalcError, CalcInput, LineInput, ReceiptCalc, RedeemRequest, calculate};
+use kopilka_domain::tiers::tier_for_spend;
+use kopilka_store::ledger::{self, Balance, Hold};
+use kopilka_store::members::{self, By};
+use kopilka_store::receipts::{self, Line, Receipt};
+use kopilka_store::{StoreError, jobs, new_id, now_s, tenants};
+use serde_json::{Map, Value, json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Quote,
+    Reserve,
+    Checkout,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberRef {
+    Card(String),
+    Phone(String),
+    Id(String),
+    QrToken(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct PosRequest {
+    pub receipt_id: String,
+    pub till_id: String,
+    pub store_id: String,
+    pub member: Option<MemberRef>,
+    pub lines: Vec<LineInput>,
+    pub redeem: RedeemRequest,
+    pub coupons: Vec<String>,
+    pub occurred_at: Option<i64>,
+    pub otp: Option<String>,
+    /// SHA-256 of the canonical body (store id left out: the key implies it).
+    pub hash: String,
+}
+
+/// Parse a member reference: exactly one of card_number, phone, member_id, qr_token.
+pub fn parse_member_ref(obj: &mut Obj<'_>, key: &'static str) -> Option<MemberRef> {
+    let m = obj.object(key)?;
+    let mut r = Obj::new(m, &obj.path(key));
+    let card = r.str("card_number", 19);
+    let phone = r.str("phone", 32);
+    let id = r.str("member_id", 64);
+    let qr = r.str("qr_token", 128);
+    let count = [card.is_some(), phone.is_some(), id.is_some(), qr.is_some()].iter().filter(|x| **x).count();
+    let present = ["card_number", "phone", "member_id", "qr_token"].iter().filter(|k| m.contains_key(**k)).count();
+    let out = match (card, phone, id, qr) {
+        _ if present != 1 => {
+            let p = obj.path(key);
+            obj.errors.insert(p, "must hold exactly one of card_number, phone, member_id, qr_token".into());
+            None
+        }
+        (Some(c), _, _, _) => Some(MemberRef::Card(c)),
+        (_, Some(p), _, _) => match normalize_phone(&p) {
+            Ok(p) => Some(MemberRef::Phone(p)),
+            Err(e) => {
+                r.err("phone", e);
+                None
+            }
+        },
+        (_, _, Some(i), _) => Some(MemberRef::Id(i)),
+        (_, _, _, Some(q)) => Some(MemberRef::QrToken(q)),
+        _ => None,
+    };
+    let _ = count;
+    let errs = r.finish();
+    obj.absorb(errs);
+    out
+}
+
+/// Parse the line items of a receipt.
+fn parse_items(obj: &mut Obj<'_>) -> Option<Vec<LineInput>> {
+    let Some(items) = obj.array("items") else {
+        if !obj.has("items") {
+            obj.err("items", "is required");
+        }
+        return None;
+    };
+    if items.is_empty() {
+        obj.err("items", "must hold at least one line");
+        return None;
+    }
+    if items.len() > 1000 {
+        obj.err("items", "must hold at most 1000 lines");
+        return None;
+    }
+    let mut lines = Vec::with_capacity(items.len());
+    let mut seen = std::collections::HashSet::new();
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("items[{i}]");
+        let Some(m) = item.as_object() else {
+            obj.errors.insert(path, "must be an object".into());
+            continue;
+        };
+        let mut l = Obj::new(m, &path);
+        let line_no = l.int("line_no", 1, i64::MAX).unwrap_or(i as i64 + 1);
+        let sku = l.str("sku", 128);
+        let name = l.str("name", 256);
+        let category = l.str("category", 100);
+        let quantity = match l.raw("quantity") {
+            None => {
+                l.err("quantity", "is required");
+                None
+            }
+            Some(v) => match Quantity::from_json(v) {
+                Ok(q) => Some(q),
+                Err(e) => {
+                    l.err("quantity", e);
+                    None
+                }
+            },
+        };
+        let unit_price_minor = l.int("unit_price_minor", 0, i64::MAX);
+        let total_minor = l.int("total_minor", 0, i64::MAX);
+        let discount = l.bool("discount").unwrap_or(true);
+        let earn = l.bool("earn").unwrap_or(true);
+        if !m.contains_key("unit_price_minor") && !m.contains_key("total_minor") {
+            l.err("unit_price_minor", "is required unless total_minor is given");
+        }
+        if !seen.insert(line_no) {
+            l.err("line_no", "must be unique within the receipt");
+        }
+        let errs = l.finish();
+        let ok = errs.is_empty();
+        obj.absorb(errs);
+        if let (true, Some(quantity)) = (ok, quantity) {
+            let line = LineInput { line_no, sku, name, category, quantity, unit_price_minor, total_minor, discount, earn };
+            match kopilka_domain::receipt::line_total(&line) {
+                Ok(_) => lines.push(line),
+                Err(e) => {
+                    obj.errors.insert(format!("{path}.total_minor"), e.to_string());
+                }
+            }
+        }
+    }
+    Some(lines)
+}
+
+/// Store and till binding (403 `store_mismatch`) for POS bodies: a pos key works at its
+/// store (and till, when bound); an admin key names the store.
+pub fn bind_store(auth: &Auth, store_id: Option<String>, till_id: Option<String>) -> ApiResult<(String, String)> {
+    match auth.role {
+        Role::Pos => {
+            let bound = auth.store_id.clone().unwrap_or_default();
+            if let Some(s) = &store_id
+                && *s != bound
+            {
+                return Err(ApiError::store_mismatch("this key is bound to another store"));
+            }
+            let till = match (&auth.till_id, till_id) {
+                (Some(k), Some(t)) if *k != t => return Err(ApiError::store_mismatch("this key is bound to another till")),
+                (Some(k), _) => k.clone(),
+                (None, t) => t.unwrap_or_default(),
+            };
+            Ok((bound, till))
+        }
+        _ => Ok((store_id.unwrap_or_default(), till_id.unwrap_or_default())),
+    }
+}
+
+/// Parse and validate a quote/reserve/checkout body, and apply the key's store binding.
+pub fn parse(auth: &Auth, body: Map<String, Value>) -> ApiResult<PosRequest> {
+    let mut o = Obj::new(&body, "");
+    let receipt_id = o.req_str("receipt_id", 128);
+    let till_id = o.str_or_empty("till_id", 64);
+    let store_id = o.str("store_id", 64);
+    let member = if o.has("member") { parse_member_ref(&mut o, "member") } else { None };
+    let lines = parse_items(&mut o);
+    let redeem = match o.raw("redeem_points") {
+        None => RedeemRequest::None,
+        Some(Value::String(s)) if s == "max" => RedeemRequest::Max,
+        Some(v) => match crate::input::int_value(v, 0, i64::MAX) {
+            Ok(n) => RedeemRequest::Points(n),
+            Err(e) => {
+                o.err("redeem_points", format!("{e}, or \"max\""));
+                RedeemRequest::None
+            }
+        },
+    };
+    let coupons: Vec<String> = match o.array("coupons") {
+        None => Vec::new(),
+        Some(a) => a
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| match c.as_str() {
+                Some(s) if !s.is_empty() && s.len() <= 64 => Some(s.to_owned()),
+                _ => {
+                    o.errors.insert(format!("coupons[{i}]"), "must be a code string".into());
+                    None
+                }
+            })
+            .collect(),
+    };
+    let occurred_at = o.time("occurred_at");
+    let otp = o.str("otp", 16);
+    if auth.role == Role::Admin && store_id.is_none() && !o.errors.contains_key("store_id") {
+        o.err("store_id", "is required for a key that is not bound to a store");
+    }
+    check(o)?;
+    let (store_id, till_id) = bind_store(auth, store_id, till_id)?;
+    let mut hashed = body.clone();
+    hashed.remove("store_id");
+    hashed.insert("till_id".into(), Value::String(till_id.clone()));
+    let hash = sha256_hex(&canonical(&Value::Object(hashed)));
+    Ok(PosRequest {
+        receipt_id: receipt_id.unwrap_or_default(),
+        till_id,
+        store_id,
+        member,
+        lines: lines.unwrap_or_default(),
+        redeem,
+        coupons,
+        occurred_at,
+        otp,
+        hash,
+    })
+}
+
+pub fn store_not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "store_not_found", "no such store")
+}
+
+fn calc_error(e: CalcError) -> ApiError {
+    match e {
+        CalcError::InsufficientPoints { requested, available } => {
+            ApiError::rule("insufficient_points", format!("{requested} points requested, {available} available"))
+        }
+        CalcError::RedeemLimitExceeded { requested, limit } => {
+            ApiError::rule("redeem_limit_exceeded", format!("{requested} points requested, at most {limit} may pay for this receipt"))
+        }
+        CalcError::TooLarge(m) => ApiError::field("items", m),
+    }
+}
+
+/// What the balance becomes once this receipt is checked out.
+struct Outcome {
+    points_pending: i64,
+    available_at: i64,
+    expires_at: Option<i64>,
+}
+
+fn predict(b: &Balance, spent: i64, earned: i64, o: &Outcome, now: i64, held: i64) -> Value {
+    let paid = b.debt.min(earned);
+    let net = earned - paid;
+    let (mut points, mut pending) = (b.points - spent, b.pending);
+    if o.points_pending > 0 {
+        pending += net;
+    } else if o.expires_at.is_none_or(|e| e > now) {
+        points += net;
+    }
+    json!({"points": points, "held": held, "pending": pending, "debt": b.debt - paid})
+}
+
+fn line_json(l: &kopilka_domain::receipt::LineCalc, sku: &Option<String>) -> Value {
+    json!({
+        "line_no": l.line_no,
+        "sku": sku,
+        "quantity": l.quantity,
+        "total_minor": l.total_minor,
+        "discount_minor": l.discount_minor,
+        "redeemed_minor": l.redeemed_minor,
+        "points_redeemed": l.points_redeemed,
+        "payable_minor": l.payable_minor,
+        "points_earned": l.points_earned,
+        "fiscal_splits": l.fiscal_splits,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn answer(
+    req: &PosRequest,
+    member_id: Option<&str>,
+    status: &str,
+    tier: Option<&str>,
+    version: i64,
+    calc: &ReceiptCalc,
+    points_pending: i64,
+    balance: Value,
+) -> Value {
+    let lines: Vec<Value> = calc.lines.iter().zip(&req.lines).map(|(l, i)| line_json(l, &i.sku)).collect();
+    json!({
+        "receipt_id": req.receipt_id,
+        "till_id": req.till_id,
+        "store_id": req.store_id,
+        "member_id": member_id,
+        "status": status,
+        "tier": tier,
+        "program_version": version,
+        "total_minor": calc.total_minor,
+        "discount_minor": calc.discount_minor,
+        "points_redeemed": calc.points_redeemed,
+        "redeemed_minor": calc.redeemed_minor,
+        "payable_minor": calc.payable_minor,
+        "points_earned": calc.points_earned,
+        "points_pending": points_pending,
+        "balance": balance,
+        "lines": lines,
+        "applied": [],
+        "not_applied": [],
+    })
+}
+
+fn lines_for_store(req: &PosRequest, calc: &ReceiptCalc) -> Vec<Line> {
+    calc.lines
+        .iter()
+        .zip(&req.lines)
+        .map(|(l, i)| {
+            let (kind, base) = l.quantity.to_storage();
+            Line {
+                line_no: l.line_no,
+                sku: i.sku.clone(),
+                name: i.name.clone(),
+                category: i.category.clone(),
+                qty_kind: kind.into(),
+                quantity_base: base,
+                total_minor: l.total_minor,
+                discount_minor: l.discount_minor,
+                redeemed_minor: l.redeemed_minor,
+                points_redeemed: l.points_redeemed,
+                payable_minor: l.payable_minor,
+                points_earned: l.points_earned,
+                refunded_base: 0,
+            }
+        })
+        .collect()
+}
+
+async fn find_member(c: &mut kopilka_store::Conn, tenant: &str, r: &MemberRef) -> Fallible<kopilka_store::members::Member> {
+    let (by, v) = match r {
+        MemberRef::Card(v) => (By::Card, v),
+        MemberRef::Phone(v) => (By::Phone, v),
+        MemberRef::Id(v) => (By::Id, v),
+        MemberRef::QrToken(v) => (By::QrToken, v),
+    };
+    members::find(c, tenant, by, v).await?.ok_or_else(|| Failure::Api(member_not_found()))
+}
+
+/// Whether spending is allowed by `redeem.auth` for how the member was identified.
+fn auth_satisfied(program: &Program, req: &PosRequest) -> bool {
+    match program.redeem.auth {
+        RedeemAuth::None => true,
+        // One-time codes arrive with the cards work; until then only a QR token proves
+        // the member is present.
+        RedeemAuth::Qr | RedeemAuth::QrOrOtp => matches!(req.member, Some(MemberRef::QrToken(_))),
+    }
+}
+
+fn redeem_auth_required() -> ApiError {
+    ApiError::rule("redeem_auth_required", "spending points needs the member's current QR code (or a one-time code)")
+}
+
+/// Quote, reserve or check out a receipt.
+pub async fn run(state: &AppState, auth: &Auth, req: PosRequest, mode: Mode) -> ApiResult<Value> {
+    let started = std::time::Instant::now();
+    let out = with_retry(|_| attempt(state, auth, &req, mode)).await;
+    let label = match mode {
+        Mode::Quote => "quote",
+        Mode::Reserve => "reserve",
+        Mode::Checkout => "checkout",
+    };
+    metrics::histogram!("kopilka_pos_seconds", "op" => label).record(started.elapsed().as_secs_f64());
+    metrics::counter!("kopilka_pos_total", "op" => label, "ok" => if out.is_ok() { "true" } else { "false" }).increment(1);
+    out
+}
+
+async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) -> Fallible<Value> {
+    let tenant = auth.tenant_id.as_str();
+    let now = now_s();
+    let mut tx = if mode == Mode::Quote { state.db.begin_read().await? } else { state.db.begin().await? };
+
+    // Idempotency.
+    let mut own_hold = 0;
+    if let Some(existing) = receipts::by_key(tx.conn(), tenant, &req.store_id, &req.till_id, &req.receipt_id).await? {
+        let mut live = true;
+        if existing.status == "held" {
+            let hold = match &existing.hold_id {
+                Some(h) => ledger::hold(tx.conn(), tenant, h).await?,
+                None => None,
+            };
+            if hold.as_ref().is_none_or(|h| h.expires_at <= now) {
+                live = false;
+                if existing.member_id.is_none() && mode != Mode::Quote {
+                    // An anonymous hold has no book to settle it: release it here.
+                    if let Some(h) = &hold {
+                        ledger::end_hold(tx.conn(), tenant, &h.id, "expired", now).await?;
+                    }
+                    receipts::delete_held(tx.conn(), tenant, &existing.id).await?;
+                }
+            } else if existing.body_hash == req.hash {
+                own_hold = hold.map(|h| h.points).unwrap_or(0);
+            }
+        }
+        if live && mode != Mode::Quote {
+            if existing.body_hash != req.hash {
+                return Err(ApiError::conflict("receipt_conflict", "this receipt id was already used with a different body").into());
+            }
+            match (mode, existing.status.as_str()) {
+                (Mode::Checkout, "held") => return commit_hold(state, tx, auth, req, existing, now).await,
+                (Mode::Checkout, _) | (Mode::Reserve, "held") => {
+                    tx.rollback().await?;
+                    return Ok(serde_json::from_str(&existing.answer)?);
+                }
+                _ => return Err(ApiError::conflict("receipt_conflict", "this receipt was already committed").into()),
+            }
+        }
+    }
+
+    // Lookups.
+    let store = tenants::store_by_id(tx.conn(), tenant, &req.store_id).await?.ok_or_else(|| Failure::Api(store_not_found()))?;
+    let member = match &req.member {
+        Some(r) => Some(find_member(tx.conn(), tenant, r).await?),
+        None => None,
+    };
+    let (version, program) = super::program::current(state, tx.conn(), tenant).await?;
+
+    // Business rules.
+    let occurred_at = req.occurred_at.unwrap_or(now);
+    if occurred_at < now - program.offline_max_age_days * 86_400 || occurred_at > now + 300 {
+        return Err(ApiError::rule(
+            "occurred_at_out_of_range",
+            format!("occurred_at must lie within the last {} days and at most 5 minutes ahead", program.offline_max_age_days),
+        )
+        .into());
+    }
+    let spends = matches!(req.redeem, RedeemRequest::Max) || matches!(req.redeem, RedeemRequest::Points(n) if n > 0);
+    if spends && member.is_none() {
+        return Err(ApiError::rule("member_required", "points can only be spent by an identified member").into());
+    }
+    if !req.coupons.is_empty() {
+        return Err(ApiError::rule("coupon_not_found", format!("coupon {} is not known", req.coupons[0])).into());
+    }
+    let auth_ok = auth_satisfied(&program, req);
+    if matches!(req.redeem, RedeemRequest::Points(n) if n > 0) && !auth_ok {
+        return Err(redeem_auth_required().into());
+    }
+
+    // The member's book: locked and settled for writes; for a quote, read as is unless
+    // something is due, then settled in a transaction that is rolled back.
+    let mut book = match &member {
+        None => None,
+        Some(m) => {
+            let b = ledger::balance(tx.conn(), tenant, &m.id).await?.ok_or_else(|| Failure::Api(member_not_found()))?;
+            if mode == Mode::Quote && b.next_due_at.is_none_or(|t| t > now) {
+                Some(Book { tenant: tenant.to_owned(), balance: b, program: &program, now })
+            } else {
+                if mode == Mode::Quote {
+                    tx.rollback().await?;
+                    tx = state.db.begin().await?;
+                }
+                Some(Book::open(&mut tx, tenant, &m.id, &program, now).await?.ok_or_else(|| Failure::Api(member_not_found()))?)
+            }
+        }
+    };
+
+    let (tier_code, tier) = match &member {
+        Some(m) => {
+            let spend =
+                receipts::tier_spend(tx.conn(), tenant, &m.id, occurred_at - program.tier_window_days * 86_400, occurred_at).await?;
+            let t = tier_for_spend(&program.tiers, spend);
+            (t.map(|t| t.code.clone()), t)
+        }
+        None => (None, None),
+    };
+    let available = book.as_ref().map(|b| b.available(program.redeem.min_balance) + own_hold).unwrap_or(0);
+    let mut calc = calculate(&CalcInput { program: &program, tier, lines: &req.lines, redeem: req.redeem, available_points: available })
+        .map_err(calc_error)?;
+    if calc.points_redeemed > 0 && !auth_ok {
+        return Err(redeem_auth_required().into());
+    }
+    if member.is_none() {
+        // Anonymous receipts earn nothing (they still count in analytics).
+        calc.points_earned = 0;
+        for l in &mut calc.lines {
+            l.points_earned = 0;
+        }
+    }
+    let available_at = occurred_at + program.pending_days * 86_400;
+    let expires_at = book.as_ref().and_then(|b| b.expiry_for(available_at));
+    let outcome = Outcome { points_pending: if available_at > now { calc.points_earned } else { 0 }, available_at, expires_at };
+    let member_id = member.as_ref().map(|m| m.id.as_str());
+
+    match mode {
+        Mode::Quote => {
+            let balance = book
+                .as_ref()
+                .map(|b| predict(&b.balance, calc.points_redeemed, calc.points_earned, &outcome, now, b.balance.held - own_hold))
+                .unwrap_or(Value::Null);
+            tx.rollback().await?;
+            Ok(answer(req, member_id, "quoted", tier_code.as_deref(), version, &calc, outcome.points_pending, balance))
+        }
+        Mode::Reserve => {
+            let pk = new_id();
+            let hold_id = new_id();
+            let hold_expires = now + program.redeem.hold_ttl_s;
+            let balance = book
+                .as_ref()
+                .map(|b| predict(&b.balance, calc.points_redeemed, calc.points_earned, &outcome, now, b.balance.held))
+                .unwrap_or(Value::Null);
+            let mut ans = answer(req, member_id, "held", tier_code.as_deref(), version, &calc, outcome.points_pending, balance);
+            ans["hold_id"] = Value::String(hold_id.clone());
+            ans["expires_at"] = Value::String(fmt_time(hold_expires));
+            let receipt =
+                new_receipt(req, &pk, member_id, "held", occurred_at, version, &tier_code, &calc, &ans, Some(hold_id.clone()), now);
+            receipts::insert(tx.conn(), tenant, &receipt).await?;
+            receipts::insert_lines(tx.conn(), tenant, &pk, &lines_for_store(req, &calc)).await?;
+            ledger::insert_hold(
+                tx.conn(),
+                tenant,
+                &Hold {
+                    id: hold_id,
+                    member_id: member_id.unwrap_or("").to_owned(),
+                    receipt_pk: pk.clone(),
+                    points: calc.points_redeemed,
+                    status: "held".into(),
+                    expires_at: hold_expires,
+                    created_at: now,
+                },
+            )
+            .await?;
+            if let Some(mut b) = book.take() {
+                b.consume(&mut tx, calc.points_redeemed, "hold", &pk).await?;
+                b.save(&mut tx).await?;
+            }
+            let _ = store;
+            tx.commit().await?;
+            Ok(ans)
+        }
+        Mode::Checkout => {
+            let pk = new_id();
+            let mut receipt =
+                new_receipt(req, &pk, member_id, "committed", occurred_at, version, &tier_code, &calc, &Value::Null, None, now);
+            receipt.committed_at = Some(now);
+            receipts::insert(tx.conn(), tenant, &receipt).await?;
+            receipts::insert_lines(tx.conn(), tenant, &pk, &lines_for_store(req, &calc)).await?;
+            let balance = match book.take() {
+                Some(mut b) => {
+                    if calc.points_redeemed > 0 {
+                        b.consume(&mut tx, calc.points_redeemed, "redeem", &pk).await?;
+                        b.entry(&mut tx, "redeem", -calc.points_redeemed, occurred_at, receipt_ref(req, &pk)).await?;
+                    }
+                    receipt.earn_lot_id = earn(&mut tx, &mut b, req, &pk, calc.points_earned, &outcome, occurred_at).await?;
+                    let saved = b.save(&mut tx).await?;
+                    jobs::enqueue(tx.conn(), tenant, "tier", &saved.member_id, now).await?;
+                    balance_json(&saved)
+                }
+                None => Value::Null,
+            };
+            let ans = answer(req, member_id, "committed", tier_code.as_deref(), version, &calc, outcome.points_pending, balance);
+            receipt.answer = ans.to_string();
+            receipts::update(tx.conn(), tenant, &receipt).await?;
+            tx.commit().await?;
+            Ok(ans)
+        }
+    }
+}
+
+fn receipt_ref(req: &PosRequest, pk: &str) -> EntryRef {
+    EntryRef { receipt_id: Some(req.receipt_id.clone()), ref_id: Some(pk.to_owned()), reason: None }
+}
+
+/// Credit a receipt's earned points as its own lot (paying debt first) and write the
+/// `earn` entry. Returns the lot id.
+async fn earn(
+    tx: &mut kopilka_store::Tx,
+    b: &mut Book<'_>,
+    req: &PosRequest,
+    pk: &str,
+    points: i64,
+    o: &Outcome,
+    occurred_at: i64,
+) -> Fallible<Option<String>> {
+    if points <= 0 {
+        return Ok(None);
+    }
+    let (lot, _) = b.credit(tx, "receipt", Some(pk), points, o.available_at, o.expires_at, true).await?;
+    b.balance.lifetime_earned += points;
+    b.entry(tx, "earn", points, occurred_at, receipt_ref(req, pk)).await?;
+    Ok(Some(lot.id))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn new_receipt(
+    req: &PosRequest,
+    pk: &str,
+    member_id: Option<&str>,
+    status: &str,
+    occurred_at: i64,
+    version: i64,
+    tier: &Option<String>,
+    calc: &ReceiptCalc,
+    answer: &Value,
+    hold_id: Option<String>,
+    now: i64,
+) -> Receipt {
+    Receipt {
+        id: pk.to_owned(),
+        store_id: req.store_id.clone(),
+        till_id: req.till_id.clone(),
+        receipt_id: req.receipt_id.clone(),
+        member_id: member_id.map(str::to_owned),
+        status: status.into(),
+        occurred_at,
+        program_version: version,
+        tier: tier.clone(),
+        body_hash: req.hash.clone(),
+        answer: answer.to_string(),
+        total_minor: calc.total_minor,
+        payable_minor: calc.payable_minor,
+        refunded_payable_minor: 0,
+        points_redeemed: calc.points_redeemed,
+        points_earned: calc.points_earned,
+        earn_lot_id: None,
+        expired_exempt: 0,
+        hold_id,
+        created_at: now,
+        committed_at: None,
+    }
+}
+
+/// Check out a reserved receipt: the held points become the redemption, and it cannot
+/// fail for lack of points.
+async fn commit_hold(
+    state: &AppState,
+    mut tx: kopilka_store::Tx,
+    auth: &Auth,
+    req: &PosRequest,
+    mut receipt: Receipt,
+    now: i64,
+) -> Fallible<Value> {
+    let tenant = auth.tenant_id.as_str();
+    let program = super::program::version(tx.conn(), tenant, receipt.program_version).await?;
+    let mut ans: Value = serde_json::from_str(&receipt.answer)?;
+    let hold_id = receipt.hold_id.clone().unwrap_or_default();
+    let balance = match receipt.member_id.clone() {
+        Some(member) => {
+            let mut b = Book::open(&mut tx, tenant, &member, &program, now).await?.ok_or_else(|| Failure::Api(member_not_found()))?;
+            let p = receipt.points_redeemed;
+            if p > 0 {
+                ledger::rekind_consumptions(tx.conn(), tenant, &receipt.id, "hold", "redeem").await?;
+                b.balance.held -= p;
+                b.balance.points -= p;
+                b.entry(&mut tx, "redeem", -p, receipt.occurred_at, receipt_ref(req, &receipt.id)).await?;
+            }
+            let available_at = receipt.occurred_at + program.pending_days * 86_400;
+            let outcome = Outcome {
+                points_pending: if available_at > now { receipt.points_earned } else { 0 },
+                available_at,
+                expires_at: b.expiry_for(available_at),
+            };
+            receipt.earn_lot_id = earn(&mut tx, &mut b, req, &receipt.id, receipt.points_earned, &outcome, receipt.occurred_at).await?;
+            ans["points_pending"] = Value::from(outcome.points_pending);
+            let saved = b.save(&mut tx).await?;
+            jobs::enqueue(tx.conn(), tenant, "tier", &saved.member_id, now).await?;
+            balance_json(&saved)
+        }
+        None => Value::Null,
+    };
+    ledger::end_hold(tx.conn(), tenant, &hold_id, "committed", now).await?;
+    ans["status"] = Value::String("committed".into());
+    ans["balance"] = balance;
+    if let Value::Object(m) = &mut ans {
+        m.remove("expires_at");
+    }
+    receipt.status = "committed".into();
+    receipt.committed_at = Some(now);
+    receipt.answer = ans.to_string();
+    receipts::update(tx.conn(), tenant, &receipt).await?;
+    let _ = state;
+    tx.commit().await?;
+    Ok(ans)
+}
+
+pub struct CancelRequest {
+    pub receipt_id: String,
+    pub till_id: String,
+    pub store_id: String,
+}
+
+pub fn parse_cancel(auth: &Auth, body: Map<String, Value>) -> ApiResult<CancelRequest> {
+    let mut o = Obj::new(&body, "");
+    let receipt_id = o.req_str("receipt_id", 128);
+    let till_id = o.str_or_empty("till_id", 64);
+    let store_id = o.str("store_id", 64);
+    if auth.role == Role::Admin && store_id.is_none() && !o.errors.contains_key("store_id") {
+        o.err("store_id", "is required for a key that is not bound to a store");
+    }
+    check(o)?;
+    let (store_id, till_id) = bind_store(auth, store_id, till_id)?;
+    Ok(CancelRequest { receipt_id: receipt_id.unwrap_or_default(), till_id, store_id })
+}
+
+/// Cancel: release a hold, or void a committed receipt exactly.
+pub async fn cancel(state: &AppState, auth: &Auth, req: CancelRequest) -> ApiResult<Value> {
+    with_retry(|_| cancel_attempt(state, auth, &req)).await
+}
+
+async fn cancel_attempt(state: &AppState, auth: &Auth, req: &CancelRequest) -> Fallible<Value> {
+    let tenant = auth.tenant_id.as_str();
+    let now = now_s();
+    let mut tx = state.db.begin().await?;
+    let receipt = receipts::by_key(tx.conn(), tenant, &req.store_id, &req.till_id, &req.receipt_id)
+        .await?
+        .ok_or_else(|| Failure::Api(ApiError::not_found("receipt")))?;
+    let program = super::program::version(tx.conn(), tenant, receipt.program_version).await?;
+    let base = json!({"receipt_id": req.receipt_id, "till_id": req.till_id, "store_id": req.store_id, "member_id": receipt.member_id});
+    match receipt.status.as_str() {
+        "held" => {
+            let hold = match &receipt.hold_id {
+                Some(h) => ledger::hold(tx.conn(), tenant, h).await?,
+                None => None,
+            };
+            let mut out = base;
+            out["status"] = Value::String("released".into());
+            match (&receipt.member_id, hold) {
+                (Some(member), Some(hold)) => {
+                    let mut b =
+                        Book::open(&mut tx, tenant, member, &program, now).await?.ok_or_else(|| Failure::Api(member_not_found()))?;
+                    // Settling may already have released an expired hold.
+                    if ledger::hold(tx.conn(), tenant, &hold.id).await?.is_some_and(|h| h.status == "held") {
+                        b.release_hold(&mut tx, &hold, "cancelled").await?;
+                    }
+                    let saved = b.save(&mut tx).await?;
+                    out["balance"] = balance_json(&saved);
+                }
+                (_, hold) => {
+                    if let Some(h) = hold {
+                        ledger::end_hold(tx.conn(), tenant, &h.id, "cancelled", now).await?;
+                    }
+                    receipts::delete_held(tx.conn(), tenant, &receipt.id).await?;
+                    out["balance"] = Value::Null;
+                }
+            }
+            tx.commit().await?;
+            Ok(out)
+        }
+        "cancelled" => {
+            let mut out = base;
+            out["status"] = Value::String("cancelled".into());
+            Ok(out)
+        }
+        "committed" => void(tx, tenant, receipt, &program, base, now).await,
+        _ => Err(ApiError::conflict("cancel_not_possible", "part of this receipt was refunded; use a refund").into()),
+    }
+}
+
+/// Void a committed receipt: return its redeemed points to their lots and take back its
+/// earned points, exactly, or refuse with 409 `cancel_not_possible`.
+async fn void(mut tx: kopilka_store::Tx, tenant: &str, mut receipt: Receipt, program: &Program, base: Value, now: i64) -> Fallible<Value> {
+    let mut out = base;
+    if let Some(member) = receipt.member_id.clone() {
+        let mut b = Book::open(&mut tx, tenant, &member, program, now).await?.ok_or_else(|| Failure::Api(member_not_found()))?;
+        let earned = receipt.points_earned;
+        if earned > 0 {
+            let lot_id = receipt.earn_lot_id.clone().unwrap_or_default();
+            let lot = ledger::lot(tx.conn(), tenant, &lot_id).await?;
+            let expired = lot.as_ref().is_some_and(|l| !l.is_pending && l.expires_at.is_some_and(|e| e <= now));
+            // Its own lot (including points that paid debt) plus what else is free.
+            let debt_paid: i64 =
+                ledger::consumptions(tx.conn(), tenant, &lot_id, "debt").await?.iter().map(|c| c.points - c.returned).sum();
+            let own = lot.as_ref().map(|l| l.points_remaining).unwrap_or(0);
+            let others = b.available(0) - if lot.as_ref().is_some_and(|l| !l.is_pending) { own } else { 0 };
+            if expired || own + debt_paid + others.max(0) < earned {
+                return Err(ApiError::conflict(
+                    "cancel_not_possible",
+                    "the member has already spent the points this receipt earned; use a refund",
+                )
+                .into());
+            }
+            b.unpay_debt(&mut tx, &lot_id).await?;
+            let taken = b.take_back(&mut tx, earned, Some(&lot_id), &receipt.id).await?;
+            assert_eq!(taken, earned, "void takes back exactly what was earned");
+            b.balance.lifetime_earned -= earned;
+            b.entry(
+                &mut tx,
+                "reverse_earn",
+                -earned,
+                now,
+                EntryRef {
+                    receipt_id: Some(receipt.receipt_id.clone()),
+                    ref_id: Some(receipt.id.clone()),
+                    reason: Some("cancelled".into()),
+                },
+            )
+            .await?;
+        }
+        if receipt.points_redeemed > 0 {
+            let r = EntryRef {
+                receipt_id: Some(receipt.receipt_id.clone()),
+                ref_id: Some(receipt.id.clone()),
+                reason: Some("cancelled".into()),
+            };
+            let back = b.give_back(&mut tx, &receipt.id, "redeem", receipt.points_redeemed, false, Some(("return_redeem", now, r))).await?;
+            assert_eq!(back, receipt.points_redeemed, "void returns every redeemed point");
+        }
+        let saved = b.save(&mut tx).await?;
+        jobs::enqueue(tx.conn(), tenant, "tier", &saved.member_id, now).await?;
+        out["balance"] = balance_json(&saved);
+    } else {
+        out["balance"] = Value::Null;
+    }
+    receipt.status = "cancelled".into();
+    receipts::update(tx.conn(), tenant, &receipt).await?;
+    out["status"] = Value::String("cancelled".into());
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// A receipt as stored: its answer, its refunds and its status.
+pub async fn read(state: &AppState, auth: &Auth, receipt_id: &str, till_id: &str, store_id: &str) -> ApiResult<Value> {
+    let tenant = auth.tenant_id.as_str();
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    let receipt = receipts::by_key(&mut c, tenant, store_id, till_id, receipt_id).await?.ok_or_else(|| ApiError::not_found("receipt"))?;
+    let mut v: Value = serde_json::from_str(&receipt.answer)?;
+    let refunds: Vec<Value> = receipts::refunds_of(&mut c, tenant, &receipt.id)
+        .await?
+        .iter()
+        .map(|r| serde_json::from_str(&r.answer).unwrap_or(Value::Null))
+        .collect();
+    v["status"] = Value::String(receipt.status.clone());
+    v["refunds"] = Value::Array(refunds);
+    v["occurred_at"] = Value::String(fmt_time(receipt.occurred_at));
+    Ok(v)
+}

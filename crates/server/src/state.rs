@@ -1,0 +1,60 @@
+//! Shared server state: the database, small caches and limiters.
+
+use crate::auth::Auth;
+use kopilka_domain::program::Program;
+use kopilka_store::Db;
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Member lookups per minute for one pos key.
+    pub pos_lookups_per_minute: u32,
+    /// Run the background worker inside `serve`.
+    pub worker: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { pos_lookups_per_minute: 60, worker: true }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub db: Db,
+    pub config: Config,
+    pub key_cache: Mutex<HashMap<String, (Instant, Option<Auth>)>>,
+    pub programs: Mutex<HashMap<String, (i64, Arc<Program>)>>,
+    pub limiter: crate::ratelimit::Limiter,
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(db: Db, config: Config, metrics: Option<metrics_exporter_prometheus::PrometheusHandle>) -> Self {
+        AppState(Arc::new(Inner {
+            db,
+            config,
+            key_cache: Mutex::new(HashMap::new()),
+            programs: Mutex::new(HashMap::new()),
+            limiter: crate::ratelimit::Limiter::default(),
+            metrics,
+        }))
+    }
+
+    /// Forget cached keys of a tenant (after a revocation).
+    pub fn forget_keys(&self) {
+        self.key_cache.lock().expect("key cache").clear();
+    }
+}

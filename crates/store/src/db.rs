@@ -1,0 +1,210 @@
+//! One database handle for SQLite and PostgreSQL.
+//!
+//! Both backends run the same SQL through sqlx's `Any` driver. The schema uses only
+//! TEXT and BIGINT columns (ids are UUIDv7 strings, times are Unix seconds, booleans are
+//! 0/1), which `Any` carries faithfully on both; the few dialect differences (row locks)
+//! are asked of [`Tx::for_update`].
+//!
+//! SQLite has one writer: writes in this process are serialised by an in-process lock
+//! and start with `BEGIN IMMEDIATE`, so a transaction never has to upgrade a read lock
+//! (which SQLite answers with an immediate SQLITE_BUSY). Other processes (the CLI while
+//! `serve` runs) wait on the busy timeout.
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+pub use sqlx::Row;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint rejected the write; the string names the constraint or columns.
+    #[error("unique violation: {0}")]
+    Unique(String),
+    /// PostgreSQL could not serialise the transaction (40001) or found a deadlock (40P01);
+    /// the whole transaction may be retried.
+    #[error("transaction must be retried: {0}")]
+    Retry(String),
+    #[error(transparent)]
+    Db(sqlx::Error),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if let Some(db) = e.as_database_error() {
+            if db.is_unique_violation() {
+                let name = db.constraint().map(str::to_owned).unwrap_or_else(|| db.message().to_owned());
+                return StoreError::Unique(name);
+            }
+            if let Some(code) = db.code()
+                && (code == "40001" || code == "40P01")
+            {
+                return StoreError::Retry(db.message().to_owned());
+            }
+            // SQLite: database is locked / busy after the busy timeout.
+            if let Some(code) = db.code()
+                && (code == "5" || code == "517" || code == "6")
+            {
+                return StoreError::Retry(db.message().to_owned());
+            }
+        }
+        StoreError::Db(e)
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Clone)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+    /// SQLite only: the one in-process writer.
+    write_lock: Option<Arc<Mutex<()>>>,
+    url: String,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("backend", &self.backend).finish()
+    }
+}
+
+/// A write transaction. Dropping it without [`Tx::commit`] rolls back.
+pub struct Tx {
+    pub inner: Transaction<'static, Any>,
+    backend: Backend,
+    _guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl Tx {
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The row-lock suffix for a SELECT that is about to be updated: `FOR UPDATE` on
+    /// PostgreSQL; nothing on SQLite, whose single writer already excludes others.
+    pub fn for_update(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        }
+    }
+
+    pub fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.inner
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        self.inner.commit().await?;
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> Result<()> {
+        self.inner.rollback().await?;
+        Ok(())
+    }
+}
+
+impl Db {
+    /// Connect to `sqlite:PATH` (the file and its folder are created) or `postgres://…`.
+    pub async fn connect(url: &str) -> Result<Db> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if let Some(path) = url.strip_prefix("sqlite:") {
+            let path = path.trim_start_matches("//");
+            let (file, _) = path.split_once('?').unwrap_or((path, ""));
+            if file != ":memory:"
+                && let Some(parent) = std::path::Path::new(file).parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent).map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
+            }
+            (Backend::Sqlite, format!("sqlite://{file}?mode=rwc"))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_owned())
+        } else {
+            return Err(StoreError::Db(sqlx::Error::Configuration(
+                format!("unsupported database URL (use sqlite:PATH or postgres://...): {url}").into(),
+            )));
+        };
+        let pool = match backend {
+            Backend::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = FULL").await?;
+                            conn.execute("PRAGMA foreign_keys = OFF").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await?
+            }
+            Backend::Postgres => AnyPoolOptions::new().max_connections(32).acquire_timeout(Duration::from_secs(30)).connect(&url).await?,
+        };
+        let write_lock = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Ok(Db { pool, backend, write_lock, url })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Begin a transaction that will write.
+    pub async fn begin(&self) -> Result<Tx> {
+        match &self.write_lock {
+            Some(lock) => {
+                let guard = lock.clone().lock_owned().await;
+                let inner = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(Tx { inner, backend: self.backend, _guard: Some(guard) })
+            }
+            None => {
+                let inner = self.pool.begin().await?;
+                Ok(Tx { inner, backend: self.backend, _guard: None })
+            }
+        }
+    }
+
+    /// Begin a transaction that only reads (a consistent snapshot on both backends).
+    pub async fn begin_read(&self) -> Result<Tx> {
+        let inner = self.pool.begin().await?;
+        Ok(Tx { inner, backend: self.backend, _guard: None })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+/// Read a column, mapping a decode failure to [`StoreError::Corrupt`].
+pub fn col<T>(row: &AnyRow, name: &str) -> Result<T>
+where
+    T: for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any>,
+{
+    row.try_get::<T, _>(name).map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))
+}

@@ -1,0 +1,97 @@
+//! The jobs table: a queue that works on both databases without LISTEN/NOTIFY or advisory
+//! locks. A job is unique per (tenant, kind, key) while it waits, claimed by moving its
+//! `locked_until` forward, and deleted when done; running a job twice is harmless because
+//! every job is idempotent.
+
+use crate::Conn;
+use crate::db::{Db, Result, col};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub tenant_id: String,
+    pub kind: String,
+    pub key: String,
+    pub attempts: i64,
+}
+
+/// Queue a job unless the same one already waits.
+pub async fn enqueue(c: &mut Conn, tenant: &str, kind: &str, key: &str, run_at: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO jobs (tenant_id, kind, job_key, run_at, locked_until, attempts, last_error) VALUES ($1, $2, $3, $4, 0, 0, NULL) \
+         ON CONFLICT (tenant_id, kind, job_key) DO NOTHING",
+    )
+    .bind(tenant)
+    .bind(kind)
+    .bind(key)
+    .bind(run_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Claim up to `limit` due jobs for `lease_s` seconds.
+pub async fn claim(db: &Db, now: i64, lease_s: i64, limit: i64) -> Result<Vec<Job>> {
+    let mut tx = db.begin().await?;
+    let sql = format!(
+        "SELECT tenant_id, kind, job_key, attempts FROM jobs WHERE run_at <= $1 AND locked_until <= $1 ORDER BY run_at LIMIT $2{}",
+        match tx.backend() {
+            crate::Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            crate::Backend::Sqlite => "",
+        }
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(limit).fetch_all(tx.conn()).await?;
+    let mut jobs = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let job = Job { tenant_id: col(r, "tenant_id")?, kind: col(r, "kind")?, key: col(r, "job_key")?, attempts: col(r, "attempts")? };
+        sqlx::query("UPDATE jobs SET locked_until = $4, attempts = attempts + 1 WHERE tenant_id = $1 AND kind = $2 AND job_key = $3")
+            .bind(&job.tenant_id)
+            .bind(&job.kind)
+            .bind(&job.key)
+            .bind(now + lease_s)
+            .execute(tx.conn())
+            .await?;
+        jobs.push(job);
+    }
+    tx.commit().await?;
+    Ok(jobs)
+}
+
+pub async fn complete(c: &mut Conn, job: &Job) -> Result<()> {
+    sqlx::query("DELETE FROM jobs WHERE tenant_id = $1 AND kind = $2 AND job_key = $3")
+        .bind(&job.tenant_id)
+        .bind(&job.kind)
+        .bind(&job.key)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// Put a failed job back with a later run time.
+pub async fn fail(c: &mut Conn, job: &Job, error: &str, retry_at: i64) -> Result<()> {
+    sqlx::query("UPDATE jobs SET last_error = $4, run_at = $5, locked_until = 0 WHERE tenant_id = $1 AND kind = $2 AND job_key = $3")
+        .bind(&job.tenant_id)
+        .bind(&job.kind)
+        .bind(&job.key)
+        .bind(error)
+        .bind(retry_at)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+pub async fn pending_count(c: &mut Conn) -> Result<i64> {
+    let r = sqlx::query("SELECT COUNT(*) AS n FROM jobs").fetch_one(c).await?;
+    col(&r, "n")
+}
+
+/// Run a periodic job again at `run_at` (it stays queued instead of being deleted).
+pub async fn reschedule(c: &mut Conn, job: &Job, run_at: i64) -> Result<()> {
+    sqlx::query("UPDATE jobs SET run_at = $4, locked_until = 0, attempts = 0, last_error = NULL WHERE tenant_id = $1 AND kind = $2 AND job_key = $3")
+        .bind(&job.tenant_id)
+        .bind(&job.kind)
+        .bind(&job.key)
+        .bind(run_at)
+        .execute(c)
+        .await?;
+    Ok(())
+}

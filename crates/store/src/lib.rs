@@ -1,0 +1,23 @@
+//! Kopilka's store: all SQL lives here, and every function takes the tenant id, so no
+//! query can forget it. The same code runs on SQLite and PostgreSQL (see [`db`]).
+
+pub mod db;
+pub mod jobs;
+pub mod ledger;
+pub mod members;
+pub mod migrate;
+pub mod receipts;
+pub mod tenants;
+
+pub use db::{Backend, Db, Result, StoreError, Tx};
+pub use sqlx::AnyConnection as Conn;
+
+/// Unix seconds now.
+pub fn now_s() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// A new time-ordered id (UUIDv7, as text).
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
