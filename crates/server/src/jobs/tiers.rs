@@ -17,7 +17,7 @@ pub async fn check_member(state: &AppState, tenant: &str, member: &str) -> Resul
     let Some(mut book) = Book::open(&mut tx, tenant, member, &program, now).await.map_err(fail)? else {
         return Ok(());
     };
-    let (spend, tier) = crate::services::members::tier_at(tx.conn(), tenant, member, &program, now).await.map_err(|e| e.message)?;
+    let (spend, tier) = crate::services::members::tier_now(tx.conn(), tenant, member, &program, now).await.map_err(|e| e.message)?;
     if tier != book.balance.tier_code {
         let rank =
             |c: &Option<String>| c.as_ref().and_then(|c| program.tiers.iter().position(|t| &t.code == c)).map(|i| i as i64).unwrap_or(-1);

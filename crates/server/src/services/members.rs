@@ -183,6 +183,12 @@ pub async fn settle_if_due(state: &AppState, tenant: &str, member: &str) -> ApiR
     .await
 }
 
+/// The tier as of now: spend of receipts with occurred_at in (now − window, now], so a
+/// receipt posted this second already counts.
+pub async fn tier_now(c: &mut Conn, tenant: &str, member: &str, program: &kopilka_domain::program::Program, now: i64) -> ApiResult<(i64, Option<String>)> {
+    tier_at(c, tenant, member, program, now + 1).await
+}
+
 /// Tier spend in [t − window, t) and the tier it gives.
 pub async fn tier_at(
     c: &mut Conn,
@@ -206,7 +212,7 @@ pub async fn balance(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Value
     let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
     let (_, program) = super::program::current(state, &mut c, tenant).await?;
     let b = ledger::balance(&mut c, tenant, id).await?.ok_or_else(|| ApiError::not_found("member"))?;
-    let (spend, tier) = tier_at(&mut c, tenant, id, &program, now).await?;
+    let (spend, tier) = tier_now(&mut c, tenant, id, &program, now).await?;
     let expiring: Vec<Value> = ledger::expiring(&mut c, tenant, id, now, 10)
         .await?
         .into_iter()

@@ -1,0 +1,159 @@
+//! The command line, run as a user would: `serve`, `tenant create` while serving,
+//! `demo`, `import members`, `check`, `migrate` — on SQLite and PostgreSQL.
+
+use serde_json::{Value, json};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_kopilka");
+
+fn kopilka(db: &str, args: &[&str]) -> Output {
+    Command::new(BIN).args(args).env("KOPILKA_DATABASE_URL", db).env("KOPILKA_LOG", "warn").output().expect("run kopilka")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+async fn serve(db: &str) -> (Server, String) {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let child = Command::new(BIN)
+        .args(["serve", "--listen", &listen])
+        .env("KOPILKA_DATABASE_URL", db)
+        .env("KOPILKA_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let server = Server(child);
+    let url = format!("http://{listen}");
+    for _ in 0..100 {
+        if reqwest::get(format!("{url}/healthz")).await.is_ok_and(|r| r.status().is_success()) {
+            return (server, url);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("kopilka serve did not come up on {url}");
+}
+
+async fn database(backend: &str) -> String {
+    let name = format!("kc_{}", kopilka_store::new_id().replace('-', ""));
+    if backend == "sqlite" {
+        let dir = std::env::temp_dir().join("kopilka-tests");
+        std::fs::create_dir_all(&dir).expect("dir");
+        return format!("sqlite:{}", dir.join(format!("{name}.db")).display());
+    }
+    let admin = std::env::var("KOPILKA_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let db = kopilka_store::Db::connect(&admin).await.expect("PostgreSQL is required");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(db.pool()).await.expect("create db");
+    db.close().await;
+    format!("{}/{name}", admin.rsplit_once('/').expect("url").0)
+}
+
+async fn tenant_create_while_serving(backend: &str) {
+    let db = database(backend).await;
+    let (_server, url) = serve(&db).await;
+    let out = kopilka(&db, &["tenant", "create", "--name", "Кофейня Ромашка", "--template", "cafe", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = stdout(&out);
+    assert_eq!(line.lines().count(), 1, "one line: {line}");
+    let v: Value = serde_json::from_str(line.trim()).expect("json");
+    assert_eq!(v["slug"], "kofeynya-romashka");
+    let keys: Vec<&str> = v.as_object().expect("object").keys().map(String::as_str).collect();
+    assert_eq!(keys, ["api_key", "slug", "tenant_id"]);
+    let key = v["api_key"].as_str().expect("key");
+    // The key works against the running server at once.
+    let c = reqwest::Client::new();
+    let p: Value = c.get(format!("{url}/api/v1/program")).bearer_auth(key).send().await.expect("get").json().await.expect("json");
+    assert_eq!(p["version"], 1);
+    assert_eq!(p["expiry"], json!({"policy": "rolling_days", "days": 90}), "cafe template");
+    // An explicit slug that is taken is refused.
+    let again = kopilka(&db, &["tenant", "create", "--name", "Other", "--slug", "kofeynya-romashka", "--json"]);
+    assert!(!again.status.success());
+}
+
+async fn demo_import_check(backend: &str) {
+    let db = database(backend).await;
+    let out = kopilka(&db, &["demo", "--members", "40", "--receipts", "400"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = stdout(&out);
+    assert!(text.contains("created the demo tenant: 40 members, 400 receipts"), "{text}");
+    assert!(text.contains("admin key: kop_") && text.contains("pos key:   kop_"), "{text}");
+    // A second run keeps the tenant and prints fresh keys.
+    let again = stdout(&kopilka(&db, &["demo"]));
+    assert!(again.contains("already exists") && again.contains("admin key: kop_"), "{again}");
+
+    let check = kopilka(&db, &["check"]);
+    assert!(check.status.success(), "{}", stdout(&check));
+    assert!(stdout(&check).contains("checked 40 members: 0 differences"), "{}", stdout(&check));
+
+    // Import: one bad row rejects the whole file.
+    let dir = std::env::temp_dir().join("kopilka-tests");
+    let bad = dir.join(format!("bad-{}.csv", kopilka_store::new_id()));
+    std::fs::write(
+        &bad,
+        "card_number,phone,email,name,consent_personal_data,points,points_expires_at\n\
+         12345678,+79001112233,a@example.com,Anna,true,500,2099-01-01\n\
+         12,+79001112244,b@example.com,Boris,true,100,\n\
+         87654321,not-a-phone,c@example.com,Clara,maybe,-5,\n",
+    )
+    .expect("write");
+    let out = kopilka(&db, &["import", "members", bad.to_str().expect("path"), "--tenant", "demo"]);
+    assert!(!out.status.success());
+    let text = stdout(&out);
+    assert!(text.contains("row 2:") && text.contains("row 3:") && !text.contains("row 1:"), "{text}");
+
+    let good = dir.join(format!("good-{}.csv", kopilka_store::new_id()));
+    std::fs::write(
+        &good,
+        "card_number,phone,email,name,consent_personal_data,consent_marketing,points,points_expires_at\n\
+         12345678,+79001112233,a@example.com,Anna,true,false,500,2099-01-01\n\
+         4000000000017,,b@example.com,Boris,yes,no,0,\n",
+    )
+    .expect("write");
+    let out = kopilka(&db, &["import", "members", good.to_str().expect("path"), "--tenant", "demo"]);
+    assert!(out.status.success(), "{} {}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    assert!(stdout(&out).contains("imported 2 members with 500 points"), "{}", stdout(&out));
+    // Importing the same file again clashes with the members now present.
+    let out = kopilka(&db, &["import", "members", good.to_str().expect("path"), "--tenant", "demo"]);
+    assert!(!out.status.success());
+    assert!(stdout(&out).contains("already exists"), "{}", stdout(&out));
+    let check = kopilka(&db, &["check"]);
+    assert!(check.status.success(), "{}", stdout(&check));
+    let mig = kopilka(&db, &["migrate"]);
+    assert!(mig.status.success() && stdout(&mig).contains("migration 1"), "{}", stdout(&mig));
+}
+
+#[tokio::test]
+async fn tenant_create_while_serving_sqlite() {
+    tenant_create_while_serving("sqlite").await;
+}
+
+#[tokio::test]
+async fn tenant_create_while_serving_postgres() {
+    tenant_create_while_serving("postgres").await;
+}
+
+#[tokio::test]
+async fn demo_import_check_sqlite() {
+    demo_import_check("sqlite").await;
+}
+
+#[tokio::test]
+async fn demo_import_check_postgres() {
+    demo_import_check("postgres").await;
+}
