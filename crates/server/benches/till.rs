@@ -1,0 +1,157 @@
+//! The till path benchmark: quote and checkout over HTTP against a server in this
+//! process, on SQLite and (when KOPILKA_TEST_PG_URL or the local default answers) on
+//! PostgreSQL. Prints throughput and latency percentiles; compare figures only within one
+//! run (the machines are shared and noisy).
+//!
+//!     cargo bench -p kopilka-server --bench till -- [--members N] [--seconds S] [--clients C]
+
+use kopilka_server::{AppState, Config};
+use kopilka_store::Db;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+struct Setup {
+    url: String,
+    key: String,
+    store: String,
+    members: Vec<String>,
+}
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+async fn setup(url: &str, members: usize) -> Setup {
+    let db = Db::connect(url).await.expect("connect");
+    kopilka_store::migrate::run(&db).await.expect("migrate");
+    let t = kopilka_server::services::accounts::create_tenant(&db, "Bench", None, "retail").await.expect("tenant");
+    let state = AppState::new(db, Config { worker: false, pos_lookups_per_minute: 1_000_000 }, None);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    std::mem::forget(_tx);
+    tokio::spawn(kopilka_server::serve(listener, state, rx));
+    let base = format!("http://{addr}");
+    let c = reqwest::Client::new();
+    let store: Value = c
+        .post(format!("{base}/api/v1/stores"))
+        .bearer_auth(&t.api_key)
+        .json(&json!({"code": "B1", "name": "Bench"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let store = store["id"].as_str().unwrap().to_owned();
+    let mut ids = Vec::with_capacity(members);
+    for i in 0..members {
+        let m: Value = c
+            .post(format!("{base}/api/v1/members"))
+            .bearer_auth(&t.api_key)
+            .json(&json!({"external_id": format!("B{i}")}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = m["id"].as_str().unwrap().to_owned();
+        c.post(format!("{base}/api/v1/members/{id}/adjustments"))
+            .bearer_auth(&t.api_key)
+            .json(&json!({"points": 1_000_000, "reason": "bench"}))
+            .send()
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    Setup { url: base, key: t.api_key, store, members: ids }
+}
+
+fn body(s: &Setup, n: usize, redeem: bool) -> Value {
+    let member = &s.members[n % s.members.len()];
+    let mut v = json!({
+        "receipt_id": format!("BR-{n}"),
+        "store_id": s.store,
+        "member": {"member_id": member},
+        "items": [
+            {"sku": "MILK", "category": "dairy", "quantity": 2, "unit_price_minor": 8900},
+            {"sku": "FUEL95", "category": "fuel", "quantity": "35.27", "unit_price_minor": 5899},
+            {"sku": "BREAD", "category": "bakery", "quantity": 1, "unit_price_minor": 6500}
+        ]
+    });
+    if redeem {
+        v["redeem_points"] = json!(10);
+    }
+    v
+}
+
+/// Drive `op` from `clients` concurrent clients for `seconds`; returns (ops/s, p50 ms, p99 ms, errors).
+async fn drive(s: Arc<Setup>, op: &'static str, clients: usize, seconds: u64) -> (f64, f64, f64, usize) {
+    let counter = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (s, counter) = (s.clone(), counter.clone());
+        tasks.push(tokio::spawn(async move {
+            let c = reqwest::Client::new();
+            let mut lat = Vec::new();
+            let mut errors = 0;
+            while Instant::now() < deadline {
+                let n = counter.fetch_add(1, Ordering::Relaxed) + 1_000_000 * (op == "quote") as usize;
+                let t = Instant::now();
+                let r = c.post(format!("{}/api/v1/pos/{op}", s.url)).bearer_auth(&s.key).json(&body(&s, n, n % 3 == 0)).send().await;
+                match r {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await.unwrap();
+        all.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let pct = |p: f64| all.get(((all.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(f64::NAN);
+    (all.len() as f64 / elapsed, pct(0.5), pct(0.99), errors)
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let members = arg("--members", 200);
+    let seconds = arg("--seconds", 5) as u64;
+    let clients = arg("--clients", 16);
+    let mut targets = vec![(
+        "SQLite",
+        format!("sqlite:{}", std::env::temp_dir().join(format!("kopilka-bench-{}.db", kopilka_store::new_id())).display()),
+    )];
+    let pg = std::env::var("KOPILKA_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    if let Ok(admin) = Db::connect(&pg).await {
+        let name = format!("kbench_{}", kopilka_store::new_id().replace('-', ""));
+        if sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(admin.pool()).await.is_ok() {
+            targets.push(("PostgreSQL", format!("{}/{name}", pg.rsplit_once('/').unwrap().0)));
+        }
+    }
+    println!("| database | operation | clients | ops/s | p50 ms | p99 ms | errors |");
+    println!("|---|---|---|---|---|---|---|");
+    for (name, url) in targets {
+        let s = Arc::new(setup(&url, members).await);
+        for (op, c) in [("quote", 1), ("quote", clients), ("checkout", 1), ("checkout", clients)] {
+            let (ops, p50, p99, errors) = drive(s.clone(), op, c, seconds).await;
+            println!("| {name} | {op} | {c} | {ops:.0} | {p50:.2} | {p99:.2} | {errors} |");
+        }
+    }
+}
