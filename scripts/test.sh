@@ -48,8 +48,21 @@ else
   echo "test.sh: WARNING: no PostgreSQL; the PostgreSQL half of the suite will fail" >&2
 fi
 
+# Drop the databases earlier runs left behind (each test makes its own).
+drop_test_databases() {
+  command -v psql >/dev/null 2>&1 || return 0
+  psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -Atc \
+    "SELECT datname FROM pg_database WHERE datname LIKE 'kt\_%' OR datname LIKE 'kc\_%' OR datname LIKE 'kbench\_%'" 2>/dev/null |
+    while read -r db; do psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 || true; done
+}
+drop_test_databases
+rm -rf "${TMPDIR:-/tmp}/kopilka-tests"
+
+status=0
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast
+  cargo nextest run --workspace --no-fail-fast || status=$?
 else
-  cargo test --workspace --no-fail-fast
+  cargo test --workspace --no-fail-fast || status=$?
 fi
+drop_test_databases
+exit $status
