@@ -104,7 +104,8 @@ async fn drive(s: Arc<Setup>, op: &'static str, clients: usize, seconds: u64) ->
             while Instant::now() < deadline {
                 let n = counter.fetch_add(1, Ordering::Relaxed) + 1_000_000 * (op == "quote") as usize;
                 let t = Instant::now();
-                let r = c.post(format!("{}/api/v1/pos/{op}", s.url)).bearer_auth(&s.key).json(&body(&s, n, n % 3 == 0)).send().await;
+                let r =
+                    c.post(format!("{}/api/v1/pos/{op}", s.url)).bearer_auth(&s.key).json(&body(&s, n, n.is_multiple_of(3))).send().await;
                 match r {
                     Ok(r) if r.status().is_success() => {
                         let _ = r.bytes().await;

@@ -6,9 +6,23 @@ use sqlx::{AssertSqlSafe, Executor, Row};
 
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_core.sql"))];
 
-/// Apply every migration not yet applied. Safe to run from two processes at once: the
-/// loser of a race sees the version recorded and moves on.
+/// Apply every migration not yet applied. Two processes starting at once may race; the
+/// loser's DDL fails, it rolls back, sees the version recorded by the winner and moves on.
 pub async fn run(db: &Db) -> Result<()> {
+    for attempt in 0..5 {
+        match run_once(db).await {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < 4 => {
+                tracing::debug!(error = %e, "migration raced another process; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(200 * (attempt + 1))).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+async fn run_once(db: &Db) -> Result<()> {
     db.pool()
         .execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)")
         .await?;

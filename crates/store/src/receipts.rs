@@ -3,7 +3,7 @@
 //! duplicate posting fails inside its transaction; there is no check-then-insert race.
 
 use crate::Conn;
-use crate::db::{Result, col};
+use crate::db::{Result, Tx, col};
 use sqlx::any::AnyRow;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +119,19 @@ pub async fn update(c: &mut Conn, tenant: &str, r: &Receipt) -> Result<()> {
 pub async fn by_key(c: &mut Conn, tenant: &str, store_id: &str, till_id: &str, receipt_id: &str) -> Result<Option<Receipt>> {
     let sql = format!("SELECT {COLS} FROM receipts WHERE tenant_id = $1 AND store_id = $2 AND till_id = $3 AND receipt_id = $4");
     let r = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant).bind(store_id).bind(till_id).bind(receipt_id).fetch_optional(c).await?;
+    r.as_ref().map(row).transpose()
+}
+
+/// [`by_key`], locking the row until the transaction ends: whoever changes a receipt
+/// (commits its hold, cancels or refunds it) reads it this way, so two of them cannot
+/// both act on the same state. Lock order: the receipt, then the member's balance.
+pub async fn by_key_locked(tx: &mut Tx, tenant: &str, store_id: &str, till_id: &str, receipt_id: &str) -> Result<Option<Receipt>> {
+    let sql = format!(
+        "SELECT {COLS} FROM receipts WHERE tenant_id = $1 AND store_id = $2 AND till_id = $3 AND receipt_id = $4{}",
+        tx.for_update()
+    );
+    let r =
+        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant).bind(store_id).bind(till_id).bind(receipt_id).fetch_optional(tx.conn()).await?;
     r.as_ref().map(row).transpose()
 }
 

@@ -45,6 +45,7 @@ pub async fn create_store(State(s): State<AppState>, auth: Auth, body: Bytes) ->
     let lat = coord(&mut o, "lat", 90.0);
     let lon = coord(&mut o, "lon", 180.0);
     o.ignore("id");
+    o.ignore("created_at");
     check(o)?;
     let store = accounts::NewStore { code: code.unwrap_or_default(), name: name.unwrap_or_default(), time_zone, lat, lon };
     accounts::create_store(&s, &auth.tenant_id, &auth.actor(), store).await.map(|v| (StatusCode::CREATED, Json(v)))

@@ -46,6 +46,10 @@ pub async fn create(State(s): State<AppState>, auth: Auth, body: Bytes) -> ApiRe
         o.err("birthday", "must be a past date as YYYY-MM-DD");
     }
     let referral_code = o.str("referral_code", 64);
+    // Read-only fields of a member that a client may send back are ignored.
+    for key in ["id", "card_number", "qr_token", "created_at"] {
+        o.ignore(key);
+    }
     let mut consents = Vec::new();
     if let Some(m) = o.object("consents") {
         let mut c = Obj::new(m, "consents");

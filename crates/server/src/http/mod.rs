@@ -68,6 +68,18 @@ async fn request_id(req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     let started = std::time::Instant::now();
     let mut resp = REQUEST_ID.scope(id.clone(), next.run(req)).await;
+    let is_json = resp.headers().get(axum::http::header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if resp.status().is_client_error() && !is_json {
+        // A rejection from the framework (body too large, bad path...): same envelope.
+        let (code, message) = match resp.status().as_u16() {
+            413 => ("payload_too_large", "the body is larger than this API accepts"),
+            415 => ("unsupported_media_type", "send the body as JSON"),
+            405 => ("method_not_allowed", "this route does not take that method"),
+            _ => ("bad_request", "the request could not be read"),
+        };
+        let status = resp.status();
+        resp = REQUEST_ID.sync_scope(id.clone(), || ApiError::new(status, code, message).into_response());
+    }
     let status = resp.status().as_u16();
     if status >= 500 {
         tracing::error!(request.id = %id, %method, status, "request failed");

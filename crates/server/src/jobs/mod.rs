@@ -88,8 +88,22 @@ pub async fn tick(state: &AppState) -> Result<usize, kopilka_store::StoreError> 
     Ok(n)
 }
 
-/// Run every due job now, until none is left (tests and `kopilka worker --once`).
+/// Run every due job now, until none is left (tests and `kopilka worker --once`). A
+/// one-off run makes each tenant's periodic sweeps due first, so that expiries, pending
+/// releases, ended holds and tier changes are processed even when no looping worker
+/// has ever queued them.
 pub async fn drain(state: &AppState) -> Result<usize, kopilka_store::StoreError> {
+    {
+        let now = now_s();
+        let mut c = state.db.pool().acquire().await?;
+        for tenant in tenants::all_tenant_ids(&mut c).await? {
+            for kind in ["sweep", "tier_sweep"] {
+                jobs::enqueue(&mut c, &tenant, kind, &tenant, now).await?;
+                let job = jobs::Job { tenant_id: tenant.clone(), kind: kind.into(), key: tenant.clone(), attempts: 0 };
+                jobs::reschedule(&mut c, &job, now).await?;
+            }
+        }
+    }
     let mut total = 0;
     for _ in 0..1000 {
         let n = tick(state).await?;

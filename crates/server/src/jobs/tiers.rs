@@ -4,6 +4,7 @@
 use super::expiry::fail;
 use crate::services::ledger::Book;
 use crate::state::AppState;
+use kopilka_domain::tiers::tier_for_spend;
 use kopilka_store::{members, now_s};
 use serde_json::json;
 
@@ -18,16 +19,18 @@ pub async fn check_member(state: &AppState, tenant: &str, member: &str) -> Resul
         return Ok(());
     };
     let (spend, tier) = crate::services::members::tier_now(tx.conn(), tenant, member, &program, now).await.map_err(|e| e.message)?;
-    if tier != book.balance.tier_code {
+    // Nothing recorded yet: the member has been at the tier of no spend since enrolment.
+    let recorded = book.balance.tier_code.clone().or_else(|| tier_for_spend(&program.tiers, 0).map(|t| t.code.clone()));
+    if tier != recorded {
         let rank =
             |c: &Option<String>| c.as_ref().and_then(|c| program.tiers.iter().position(|t| &t.code == c)).map(|i| i as i64).unwrap_or(-1);
-        let direction = if rank(&tier) > rank(&book.balance.tier_code) { "up" } else { "down" };
+        let direction = if rank(&tier) > rank(&recorded) { "up" } else { "down" };
         members::insert_event(
             tx.conn(),
             tenant,
             member,
             "tier_changed",
-            &json!({"from": book.balance.tier_code, "to": tier, "direction": direction, "tier_spend_minor": spend}),
+            &json!({"from": recorded, "to": tier, "direction": direction, "tier_spend_minor": spend}),
             now,
         )
         .await

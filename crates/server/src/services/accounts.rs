@@ -108,6 +108,12 @@ pub async fn create_key_direct(
 pub fn store_json(s: &Store) -> Value {
     let mut v = serde_json::to_value(s).expect("store serialises");
     v["created_at"] = Value::String(crate::input::fmt_time(s.created_at));
+    // Coordinates are kept as the text of the number sent, and shown as numbers.
+    for (key, text) in [("lat", &s.lat), ("lon", &s.lon)] {
+        if let Some(n) = text.as_deref().and_then(|t| serde_json::from_str::<serde_json::Number>(t).ok()) {
+            v[key] = Value::Number(n);
+        }
+    }
     v
 }
 

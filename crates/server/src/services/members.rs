@@ -115,7 +115,7 @@ pub async fn create(state: &AppState, auth: &Auth, m: NewMember) -> ApiResult<Va
     })
     .await?;
     let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
-    let mut v = member_json(&mut c, &auth.tenant_id, &member, false).await?;
+    let mut v = member_json(&mut c, &auth.tenant_id, &member, auth.masked()).await?;
     // The member is at the till: the pos key gets the card and token it must print.
     v["qr_token"] = Value::String(member.qr_token.clone());
     Ok(v)
@@ -185,7 +185,13 @@ pub async fn settle_if_due(state: &AppState, tenant: &str, member: &str) -> ApiR
 
 /// The tier as of now: spend of receipts with occurred_at in (now − window, now], so a
 /// receipt posted this second already counts.
-pub async fn tier_now(c: &mut Conn, tenant: &str, member: &str, program: &kopilka_domain::program::Program, now: i64) -> ApiResult<(i64, Option<String>)> {
+pub async fn tier_now(
+    c: &mut Conn,
+    tenant: &str,
+    member: &str,
+    program: &kopilka_domain::program::Program,
+    now: i64,
+) -> ApiResult<(i64, Option<String>)> {
     tier_at(c, tenant, member, program, now + 1).await
 }
 

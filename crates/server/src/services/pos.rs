@@ -390,7 +390,12 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
 
     // Idempotency.
     let mut own_hold = 0;
-    if let Some(existing) = receipts::by_key(tx.conn(), tenant, &req.store_id, &req.till_id, &req.receipt_id).await? {
+    let existing = if mode == Mode::Quote {
+        receipts::by_key(tx.conn(), tenant, &req.store_id, &req.till_id, &req.receipt_id).await?
+    } else {
+        receipts::by_key_locked(&mut tx, tenant, &req.store_id, &req.till_id, &req.receipt_id).await?
+    };
+    if let Some(existing) = existing {
         let mut live = true;
         if existing.status == "held" {
             let hold = match &existing.hold_id {
@@ -399,12 +404,23 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
             };
             if hold.as_ref().is_none_or(|h| h.expires_at <= now) {
                 live = false;
-                if existing.member_id.is_none() && mode != Mode::Quote {
-                    // An anonymous hold has no book to settle it: release it here.
-                    if let Some(h) = &hold {
-                        ledger::end_hold(tx.conn(), tenant, &h.id, "expired", now).await?;
+                match (&existing.member_id, mode) {
+                    (_, Mode::Quote) => {}
+                    (None, _) => {
+                        // An anonymous hold has no book to settle it: release it here.
+                        if let Some(h) = &hold {
+                            ledger::end_hold(tx.conn(), tenant, &h.id, "expired", now).await?;
+                        }
+                        receipts::delete_held(tx.conn(), tenant, &existing.id).await?;
                     }
-                    receipts::delete_held(tx.conn(), tenant, &existing.id).await?;
+                    (Some(old), _) => {
+                        // Settling the holder's book releases the expired hold and frees the
+                        // ids, whoever the new receipt is for.
+                        let (_, program) = super::program::current(state, tx.conn(), tenant).await?;
+                        if let Some(book) = Book::open(&mut tx, tenant, old, &program, now).await? {
+                            book.save(&mut tx).await?;
+                        }
+                    }
                 }
             } else if existing.body_hash == req.hash {
                 own_hold = hold.map(|h| h.points).unwrap_or(0);
@@ -494,7 +510,7 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
             l.points_earned = 0;
         }
     }
-    let available_at = occurred_at + program.pending_days * 86_400;
+    let available_at = earn_available_at(occurred_at, program.pending_days, now);
     let expires_at = book.as_ref().and_then(|b| b.expiry_for(available_at));
     let outcome = Outcome { points_pending: if available_at > now { calc.points_earned } else { 0 }, available_at, expires_at };
     let member_id = member.as_ref().map(|m| m.id.as_str());
@@ -574,6 +590,13 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
     }
 }
 
+/// When a receipt's earned points become available. Points are pending only when
+/// `pending_days` > 0 (CONTRACT.md); a receipt posted a little ahead of the server's clock
+/// (up to 5 minutes are allowed) earns available points at once, not pending ones.
+fn earn_available_at(occurred_at: i64, pending_days: i64, posted_at: i64) -> i64 {
+    if pending_days > 0 { occurred_at + pending_days * 86_400 } else { occurred_at.min(posted_at) }
+}
+
 fn receipt_ref(req: &PosRequest, pk: &str) -> EntryRef {
     EntryRef { receipt_id: Some(req.receipt_id.clone()), ref_id: Some(pk.to_owned()), reason: None }
 }
@@ -592,9 +615,11 @@ async fn earn(
     if points <= 0 {
         return Ok(None);
     }
+    // The entry first: a back-dated lot that has already expired posts its `expire`
+    // entry after the `earn`, never before it.
+    b.entry(tx, "earn", points, occurred_at, receipt_ref(req, pk)).await?;
     let (lot, _) = b.credit(tx, "receipt", Some(pk), points, o.available_at, o.expires_at, true).await?;
     b.balance.lifetime_earned += points;
-    b.entry(tx, "earn", points, occurred_at, receipt_ref(req, pk)).await?;
     Ok(Some(lot.id))
 }
 
@@ -661,7 +686,7 @@ async fn commit_hold(
                 b.balance.points -= p;
                 b.entry(&mut tx, "redeem", -p, receipt.occurred_at, receipt_ref(req, &receipt.id)).await?;
             }
-            let available_at = receipt.occurred_at + program.pending_days * 86_400;
+            let available_at = earn_available_at(receipt.occurred_at, program.pending_days, now);
             let outcome = Outcome {
                 points_pending: if available_at > now { receipt.points_earned } else { 0 },
                 available_at,
@@ -718,7 +743,7 @@ async fn cancel_attempt(state: &AppState, auth: &Auth, req: &CancelRequest) -> F
     let tenant = auth.tenant_id.as_str();
     let now = now_s();
     let mut tx = state.db.begin().await?;
-    let receipt = receipts::by_key(tx.conn(), tenant, &req.store_id, &req.till_id, &req.receipt_id)
+    let receipt = receipts::by_key_locked(&mut tx, tenant, &req.store_id, &req.till_id, &req.receipt_id)
         .await?
         .ok_or_else(|| Failure::Api(ApiError::not_found("receipt")))?;
     let program = super::program::version(tx.conn(), tenant, receipt.program_version).await?;

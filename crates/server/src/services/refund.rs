@@ -123,7 +123,7 @@ async fn attempt(state: &AppState, auth: &Auth, req: &RefundRequest) -> Fallible
     if tenants::store_by_id(tx.conn(), tenant, &req.store_id).await?.is_none() {
         return Err(super::pos::store_not_found().into());
     }
-    let mut receipt = receipts::by_key(tx.conn(), tenant, &req.original_store_id, &req.till_id, &req.receipt_id)
+    let mut receipt = receipts::by_key_locked(&mut tx, tenant, &req.original_store_id, &req.till_id, &req.receipt_id)
         .await?
         .ok_or_else(|| Failure::Api(ApiError::not_found("receipt")))?;
     if matches!(receipt.status.as_str(), "held" | "cancelled") {

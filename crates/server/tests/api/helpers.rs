@@ -59,7 +59,8 @@ async fn database_url(backend: Backend) -> String {
         }
         Backend::Postgres => {
             let admin = pg_admin_url();
-            let db = Db::connect(&admin).await.unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required for the PostgreSQL tests: {e}"));
+            let db =
+                Db::connect(&admin).await.unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required for the PostgreSQL tests: {e}"));
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(db.pool()).await.expect("create test database");
             db.close().await;
             let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or(admin);
@@ -239,3 +240,82 @@ pub fn receipt(id: &str, store: &str, member: Option<&str>, total_minor: i64, re
     }
     v
 }
+
+// ---------------------------------------------------------------------------------------
+// Helpers for the contract suite (contract.rs).
+// ---------------------------------------------------------------------------------------
+
+/// Assert a non-2xx answer: its status, its code, and the contract's error envelope
+/// `{"error": {"code", "message", "fields", "request_id"}}`.
+#[track_caller]
+pub fn assert_error(got: &(u16, Value), status: u16, code: &str) {
+    let (s, v) = got;
+    assert_eq!(*s, status, "expected {status} {code}, got {s}: {v}");
+    let e = &v["error"];
+    assert_eq!(e["code"], code, "expected code {code}: {v}");
+    assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "error message must be a non-empty string: {v}");
+    assert!(e["fields"].is_object(), "error fields must be an object: {v}");
+    assert!(e["request_id"].as_str().is_some_and(|m| !m.is_empty()), "error request_id must be a non-empty string: {v}");
+    assert_eq!(v.as_object().map(|m| m.len()), Some(1), "the error body holds only \"error\": {v}");
+}
+
+/// Assert a 422 `validation_error` that names `field` in "fields".
+#[track_caller]
+pub fn assert_field_error(got: &(u16, Value), field: &str) {
+    assert_error(got, 422, "validation_error");
+    assert!(got.1["error"]["fields"].get(field).is_some(), "fields should name {field}: {}", got.1);
+}
+
+/// Unix seconds now.
+pub fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// RFC 3339 in UTC with whole seconds.
+pub fn rfc3339(t: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp(t, 0).expect("time").to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Parse an RFC 3339 time to Unix seconds.
+#[track_caller]
+pub fn parse_rfc3339(v: &Value) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("not a time: {v}"))).expect("RFC 3339").timestamp()
+}
+
+impl TestApp {
+    /// Create an API key of any shape; returns (id, key).
+    pub async fn api_key(&self, admin: &str, body: Value) -> (String, String) {
+        let (s, v) = self.post(admin, "/api/v1/api-keys", body).await;
+        assert_eq!(s, 201, "{v}");
+        (v["id"].as_str().expect("key id").to_owned(), v["key"].as_str().expect("key").to_owned())
+    }
+
+    /// Enrol a member and return only its id.
+    pub async fn member_id(&self, key: &str, body: Value) -> String {
+        self.member(key, body).await["id"].as_str().expect("member id").to_owned()
+    }
+
+    /// Every ledger entry of a member, newest first, following the cursor.
+    pub async fn ledger_all(&self, key: &str, member: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut path = format!("/api/v1/members/{member}/ledger?limit=500");
+        for _ in 0..100 {
+            let (s, v) = self.get(key, &path).await;
+            assert_eq!(s, 200, "{v}");
+            out.extend(v["entries"].as_array().expect("entries").iter().cloned());
+            match v["next_cursor"].as_str() {
+                Some(c) => path = format!("/api/v1/members/{member}/ledger?limit=500&cursor={c}"),
+                None => return out,
+            }
+        }
+        panic!("ledger cursor did not end");
+    }
+
+    /// Check out a receipt and assert 200.
+    pub async fn checkout(&self, key: &str, body: Value) -> Value {
+        let (s, v) = self.post(key, "/api/v1/pos/checkout", body).await;
+        assert_eq!(s, 200, "{v}");
+        v
+    }
+}
+// ---------------------------------------------------------------------------------------

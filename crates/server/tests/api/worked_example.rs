@@ -20,7 +20,15 @@ both!(receipt_and_refund, |app: TestApp| async move {
     assert_eq!(v["status"], "committed");
     assert_eq!(v["tier"], "bronze");
     assert_eq!(v["program_version"], 1);
-    for (k, want) in [("total_minor", 263058), ("discount_minor", 0), ("points_redeemed", 150), ("redeemed_minor", 15000), ("payable_minor", 248058), ("points_earned", 248), ("points_pending", 0)] {
+    for (k, want) in [
+        ("total_minor", 263058),
+        ("discount_minor", 0),
+        ("points_redeemed", 150),
+        ("redeemed_minor", 15000),
+        ("payable_minor", 248058),
+        ("points_earned", 248),
+        ("points_pending", 0),
+    ] {
         assert_eq!(v[k], want, "{k}");
     }
     assert_eq!(v["balance"], json!({"points": 1098, "held": 0, "pending": 0, "debt": 0}));
