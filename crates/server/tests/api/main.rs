@@ -1,4 +1,6 @@
 //! API tests, each run on SQLite and on PostgreSQL.
 
+mod contract;
 mod helpers;
+mod ledger;
 mod worked_example;
