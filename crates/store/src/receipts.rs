@@ -420,3 +420,17 @@ pub async fn insert_transfer(
     .await?;
     Ok(())
 }
+
+/// Members with a receipt (not held) whose occurred_at lies in [from, to): the members
+/// whose rolling tier spend changes as those receipts leave the window.
+pub async fn members_with_receipts_between(c: &mut Conn, tenant: &str, from: i64, to: i64) -> Result<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT DISTINCT member_id FROM receipts WHERE tenant_id = $1 AND member_id IS NOT NULL AND status <> 'held' AND occurred_at >= $2 AND occurred_at < $3",
+    )
+    .bind(tenant)
+    .bind(from)
+    .bind(to)
+    .fetch_all(c)
+    .await?;
+    rows.iter().map(|r| col(r, "member_id")).collect()
+}

@@ -65,6 +65,7 @@ pub async fn tick(state: &AppState) -> Result<usize, kopilka_store::StoreError> 
             "tier" => tiers::check_member(state, &job.tenant_id, &job.key).await,
             "sweep" => expiry::sweep(state, &job.tenant_id).await,
             "tier_sweep" => tiers::sweep(state, &job.tenant_id).await,
+            "tier_all" => tiers::sweep_all(state, &job.tenant_id).await,
             other => Err(format!("unknown job kind {other}")),
         };
         let mut c = state.db.pool().acquire().await?;

@@ -5,7 +5,7 @@ use super::expiry::fail;
 use crate::services::ledger::Book;
 use crate::state::AppState;
 use kopilka_domain::tiers::tier_for_spend;
-use kopilka_store::{members, now_s};
+use kopilka_store::{members, now_s, receipts};
 use serde_json::json;
 
 pub async fn check_member(state: &AppState, tenant: &str, member: &str) -> Result<(), String> {
@@ -42,8 +42,28 @@ pub async fn check_member(state: &AppState, tenant: &str, member: &str) -> Resul
     Ok(())
 }
 
-/// Re-check every member (tiers also fall as old receipts leave the window).
+/// Tiers also fall with time, as old receipts leave the rolling window. Every hour,
+/// re-check the members who had a receipt at the window's trailing edge since the last
+/// run (with overlap; checking twice is harmless). Receipts, refunds and cancels queue
+/// their own member's check, and a programme change queues a full sweep.
 pub async fn sweep(state: &AppState, tenant: &str) -> Result<(), String> {
+    let now = now_s();
+    let ids = {
+        let mut c = state.db.pool().acquire().await.map_err(|e| e.to_string())?;
+        let (_, program) = crate::services::program::load(&mut c, tenant).await.map_err(|e| e.message)?;
+        let edge = now + 1 - program.tier_window_days * 86_400;
+        receipts::members_with_receipts_between(&mut c, tenant, edge - 3 * super::TIER_SWEEP_EVERY_S, edge)
+            .await
+            .map_err(|e| e.to_string())?
+    };
+    for id in ids {
+        check_member(state, tenant, &id).await?;
+    }
+    Ok(())
+}
+
+/// Re-check every member of the tenant (after the tiers themselves changed).
+pub async fn sweep_all(state: &AppState, tenant: &str) -> Result<(), String> {
     let ids = {
         let mut c = state.db.pool().acquire().await.map_err(|e| e.to_string())?;
         members::all_ids(&mut c, tenant).await.map_err(|e| e.to_string())?

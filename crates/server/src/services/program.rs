@@ -84,6 +84,10 @@ pub async fn put(state: &AppState, tenant: &str, actor: &str, program: Program) 
             let now = kopilka_store::now_s();
             let json = serde_json::to_string(&program)?;
             tenants::insert_program(tx.conn(), tenant, version + 1, &json, now).await?;
+            if old.tiers != program.tiers || old.tier_window_days != program.tier_window_days {
+                // Every member's tier may have moved: record the changes.
+                kopilka_store::jobs::enqueue(tx.conn(), tenant, "tier_all", tenant, now).await?;
+            }
             tenants::audit(
                 tx.conn(),
                 tenant,

@@ -4,3 +4,4 @@ mod contract;
 mod helpers;
 mod ledger;
 mod worked_example;
+mod worker;
