@@ -90,6 +90,11 @@ pub fn parse(auth: &Auth, body: Map<String, Value>) -> ApiResult<RefundRequest> 
     let mut hashed = body.clone();
     hashed.remove("store_id");
     hashed.insert("till_id".into(), Value::String(till_id.clone()));
+    // An original store equal to the refund's own store is its default: sending it or
+    // leaving it out is the same body.
+    if original_store_id.as_deref() == Some(store_id.as_str()) {
+        hashed.remove("original_store_id");
+    }
     let hash = sha256_hex(&canonical(&Value::Object(hashed)));
     Ok(RefundRequest {
         receipt_id: receipt_id.unwrap_or_default(),

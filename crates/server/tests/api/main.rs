@@ -3,5 +3,6 @@
 mod contract;
 mod helpers;
 mod ledger;
+mod review;
 mod worked_example;
 mod worker;
