@@ -12,10 +12,30 @@ pub struct Job {
     pub kind: String,
     pub key: String,
     pub attempts: i64,
+    /// The `locked_until` this claim set; completing deletes the row only if it is
+    /// unchanged, so a job queued again while it ran is not lost.
+    pub lease: i64,
 }
 
-/// Queue a job unless the same one already waits.
+/// Queue a job to run at `run_at`. If the same job already waits, it keeps the sooner
+/// time; if it is running, it will run once more after it finishes.
 pub async fn enqueue(c: &mut Conn, tenant: &str, kind: &str, key: &str, run_at: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO jobs (tenant_id, kind, job_key, run_at, locked_until, attempts, last_error) VALUES ($1, $2, $3, $4, 0, 0, NULL) \
+         ON CONFLICT (tenant_id, kind, job_key) DO UPDATE SET locked_until = 0, \
+         run_at = CASE WHEN excluded.run_at < jobs.run_at THEN excluded.run_at ELSE jobs.run_at END",
+    )
+    .bind(tenant)
+    .bind(kind)
+    .bind(key)
+    .bind(run_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Queue a periodic job unless it is already queued (its own schedule stands).
+pub async fn ensure_periodic(c: &mut Conn, tenant: &str, kind: &str, key: &str, run_at: i64) -> Result<()> {
     sqlx::query(
         "INSERT INTO jobs (tenant_id, kind, job_key, run_at, locked_until, attempts, last_error) VALUES ($1, $2, $3, $4, 0, 0, NULL) \
          ON CONFLICT (tenant_id, kind, job_key) DO NOTHING",
@@ -42,7 +62,13 @@ pub async fn claim(db: &Db, now: i64, lease_s: i64, limit: i64) -> Result<Vec<Jo
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(limit).fetch_all(tx.conn()).await?;
     let mut jobs = Vec::with_capacity(rows.len());
     for r in &rows {
-        let job = Job { tenant_id: col(r, "tenant_id")?, kind: col(r, "kind")?, key: col(r, "job_key")?, attempts: col(r, "attempts")? };
+        let job = Job {
+            tenant_id: col(r, "tenant_id")?,
+            kind: col(r, "kind")?,
+            key: col(r, "job_key")?,
+            attempts: col(r, "attempts")?,
+            lease: now + lease_s,
+        };
         sqlx::query("UPDATE jobs SET locked_until = $4, attempts = attempts + 1 WHERE tenant_id = $1 AND kind = $2 AND job_key = $3")
             .bind(&job.tenant_id)
             .bind(&job.kind)
@@ -57,10 +83,11 @@ pub async fn claim(db: &Db, now: i64, lease_s: i64, limit: i64) -> Result<Vec<Jo
 }
 
 pub async fn complete(c: &mut Conn, job: &Job) -> Result<()> {
-    sqlx::query("DELETE FROM jobs WHERE tenant_id = $1 AND kind = $2 AND job_key = $3")
+    sqlx::query("DELETE FROM jobs WHERE tenant_id = $1 AND kind = $2 AND job_key = $3 AND locked_until = $4")
         .bind(&job.tenant_id)
         .bind(&job.kind)
         .bind(&job.key)
+        .bind(job.lease)
         .execute(c)
         .await?;
     Ok(())

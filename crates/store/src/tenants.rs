@@ -278,3 +278,17 @@ pub async fn program_max_version(c: &mut Conn, tenant: &str) -> Result<i64> {
         .await?;
     col(&r, "v")
 }
+
+/// Lock the tenant's row until the transaction ends: shared for a receipt being posted,
+/// exclusive for a programme change (PostgreSQL; SQLite's single writer already
+/// serialises them).
+pub async fn lock_tenant(tx: &mut crate::Tx, tenant: &str, exclusive: bool) -> Result<()> {
+    let suffix = match (tx.backend(), exclusive) {
+        (crate::Backend::Sqlite, _) => return Ok(()),
+        (crate::Backend::Postgres, true) => " FOR UPDATE",
+        (crate::Backend::Postgres, false) => " FOR SHARE",
+    };
+    let sql = format!("SELECT id FROM tenants WHERE id = $1{suffix}");
+    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant).fetch_optional(tx.conn()).await?;
+    Ok(())
+}

@@ -49,8 +49,8 @@ pub async fn run(state: AppState, mut shutdown: tokio::sync::watch::Receiver<boo
 async fn schedule_periodic(state: &AppState, now: i64) -> Result<(), kopilka_store::StoreError> {
     let mut c = state.db.pool().acquire().await?;
     for tenant in tenants::all_tenant_ids(&mut c).await? {
-        jobs::enqueue(&mut c, &tenant, "sweep", &tenant, now).await?;
-        jobs::enqueue(&mut c, &tenant, "tier_sweep", &tenant, now).await?;
+        jobs::ensure_periodic(&mut c, &tenant, "sweep", &tenant, now).await?;
+        jobs::ensure_periodic(&mut c, &tenant, "tier_sweep", &tenant, now).await?;
     }
     Ok(())
 }
@@ -99,9 +99,8 @@ pub async fn drain(state: &AppState) -> Result<usize, kopilka_store::StoreError>
         let mut c = state.db.pool().acquire().await?;
         for tenant in tenants::all_tenant_ids(&mut c).await? {
             for kind in ["sweep", "tier_sweep"] {
+                // Queueing an existing job again makes it due now.
                 jobs::enqueue(&mut c, &tenant, kind, &tenant, now).await?;
-                let job = jobs::Job { tenant_id: tenant.clone(), kind: kind.into(), key: tenant.clone(), attempts: 0 };
-                jobs::reschedule(&mut c, &job, now).await?;
             }
         }
     }

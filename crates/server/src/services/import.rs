@@ -7,9 +7,9 @@
 //! consent_marketing, points, points_expires_at`. Every column is optional per row, but
 //! a row needs at least one identifier (card_number, external_id, phone or email).
 
+use super::Failure;
 use super::ledger::{Book, EntryRef};
 use super::members::NewMember;
-use super::{Failure, Fallible};
 use crate::error::{ApiError, ApiResult};
 use kopilka_domain::identity::{is_valid_imported_card, normalize_email, normalize_phone};
 use kopilka_store::members::{self, By};
@@ -217,7 +217,8 @@ pub async fn import_csv(
         let mut c = db.pool().acquire().await.map_err(kopilka_store::StoreError::from)?;
         super::program::load(&mut c, tenant).await?
     };
-    let result: Fallible<(usize, i64)> = async {
+    // A clash on a generated card number or token is retried with fresh ones.
+    let result: ApiResult<(usize, i64)> = super::with_retry(|_| async {
         let mut tx = db.begin().await?;
         let mut points_total = 0;
         for (i, (_, row)) in rows.iter().enumerate() {
@@ -253,16 +254,11 @@ pub async fn import_csv(
         )
         .await?;
         tx.commit().await?;
-        Ok((rows.len(), points_total))
-    }
+        Ok::<_, Failure>((rows.len(), points_total))
+    })
     .await;
-    match result {
-        Ok((n, p)) => {
-            report.imported = n;
-            report.points_imported = p;
-            Ok(report)
-        }
-        Err(Failure::Api(e)) => Err(e),
-        Err(Failure::Store(e)) => Err(e.into()),
-    }
+    let (n, p) = result?;
+    report.imported = n;
+    report.points_imported = p;
+    Ok(report)
 }

@@ -153,6 +153,11 @@ fn parse_items(obj: &mut Obj<'_>) -> Option<Vec<LineInput>> {
             }
         }
     }
+    // The receipt total is known from the body alone: bound it here, before any lookup.
+    let total: i128 = lines.iter().filter_map(|l| kopilka_domain::receipt::line_total(l).ok()).map(i128::from).sum();
+    if total > kopilka_domain::COMPUTE_MAX {
+        obj.err("items", "the receipt total passes 10^15");
+    }
     Some(lines)
 }
 
@@ -447,6 +452,11 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
         Some(r) => Some(find_member(tx.conn(), tenant, r).await?),
         None => None,
     };
+    if mode != Mode::Quote {
+        // A programme change waits for receipts being posted, and they for it, so that
+        // `program_locked` sees every committed receipt.
+        tenants::lock_tenant(&mut tx, tenant, false).await?;
+    }
     let (version, program) = super::program::current(state, tx.conn(), tenant).await?;
 
     // Business rules.

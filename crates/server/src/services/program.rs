@@ -67,6 +67,7 @@ pub async fn put(state: &AppState, tenant: &str, actor: &str, program: Program) 
         let program = program.clone();
         async move {
             let mut tx = state.db.begin().await?;
+            tenants::lock_tenant(&mut tx, tenant, true).await?;
             let (version, old) = load(tx.conn(), tenant).await?;
             if version > 0 && old == program {
                 return Ok::<_, Failure>(to_json(version, &old));

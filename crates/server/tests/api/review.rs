@@ -93,3 +93,21 @@ both!(refund_of_pending_receipt_takes_pending_points, |app: TestApp| async move 
     assert_eq!(rv_short(&r["balance"]), json!({"points": 100, "held": 0, "pending": 0, "debt": 0}));
     app.assert_ledger_consistent(&t).await;
 });
+
+// A receipt total past 10^15 is known from the body alone, so it is a validation error
+// before any lookup (here: an unknown member).
+both!(receipt_total_bound_is_checked_before_lookups, |app: TestApp| async move {
+    let t = app.tenant("Bound").await;
+    let store = app.store(&t.admin, "B1").await;
+    let line = json!({"quantity": 1000, "unit_price_minor": 1_000_000_000_000i64});
+    let body = json!({
+        "receipt_id": "BIG",
+        "store_id": store,
+        "member": {"member_id": "no-such-member"},
+        "items": [line.clone(), line.clone()]
+    });
+    let (s, v) = app.post(&t.admin, "/api/v1/pos/checkout", body).await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(v["error"]["code"], "validation_error");
+    assert!(v["error"]["fields"]["items"].is_string(), "{v}");
+});
