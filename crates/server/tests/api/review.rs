@@ -111,3 +111,57 @@ both!(receipt_total_bound_is_checked_before_lookups, |app: TestApp| async move {
     assert_eq!(v["error"]["code"], "validation_error");
     assert!(v["error"]["fields"]["items"].is_string(), "{v}");
 });
+
+// A body over the limit gets the usual error envelope, not the framework's plain text.
+// (Sent by hand: the server answers from the Content-Length alone, before the body.)
+both!(oversized_body_gets_the_envelope, |app: TestApp| async move {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = app.tenant("Big").await;
+    let addr = app.url.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/stores HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        t.admin,
+        9 * 1024 * 1024
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    let body = &text[text.find("\r\n\r\n").unwrap() + 4..];
+    let v: serde_json::Value = serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(v["error"]["code"], "payload_too_large", "{v}");
+    assert!(v["error"]["request_id"].as_str().is_some_and(|s| !s.is_empty()));
+});
+
+// API keys are stored only as SHA-256 hashes: the secret is nowhere in the database.
+both!(api_keys_are_stored_only_as_hashes, |app: TestApp| async move {
+    let t = app.tenant("Hashes").await;
+    let store = app.store(&t.admin, "H1").await;
+    let pos = app.pos_key(&t.admin, &store, None).await;
+    let rows = sqlx::query("SELECT key_hash FROM api_keys").fetch_all(app.state.db.pool()).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    for r in &rows {
+        let hash: String = sqlx::Row::try_get(r, "key_hash").unwrap();
+        assert_eq!(hash.len(), 64);
+        assert!(!hash.contains(&t.admin[4..]) && !hash.contains(&pos[4..]));
+    }
+    for secret in [&t.admin, &pos] {
+        for table in ["api_keys", "audit_log"] {
+            let sql = format!(
+                "SELECT COUNT(*) AS n FROM {table} WHERE {} LIKE $1",
+                if table == "api_keys" { "key_hash || COALESCE(label, '')" } else { "details" }
+            );
+            let n: i64 = sqlx::Row::try_get(
+                &sqlx::query(sqlx::AssertSqlSafe(sql)).bind(format!("%{}%", &secret[4..])).fetch_one(app.state.db.pool()).await.unwrap(),
+                "n",
+            )
+            .unwrap();
+            assert_eq!(n, 0, "a key's secret is stored in {table}");
+        }
+    }
+    // The hash is what authenticates: the key still works.
+    let (s, _) = app.get(&pos, "/api/v1/program").await;
+    assert_eq!(s, 200);
+});
