@@ -20,32 +20,28 @@ pub struct Job {
 /// Queue a job to run at `run_at`. If the same job already waits, it keeps the sooner
 /// time; if it is running, it will run once more after it finishes.
 pub async fn enqueue(c: &mut Conn, tenant: &str, kind: &str, key: &str, run_at: i64) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO jobs (tenant_id, kind, job_key, run_at, locked_until, attempts, last_error) VALUES ($1, $2, $3, $4, 0, 0, NULL) \
-         ON CONFLICT (tenant_id, kind, job_key) DO UPDATE SET locked_until = 0, \
-         run_at = CASE WHEN excluded.run_at < jobs.run_at THEN excluded.run_at ELSE jobs.run_at END",
+    insert(
+        c,
+        tenant,
+        kind,
+        key,
+        run_at,
+        "DO UPDATE SET locked_until = 0, run_at = CASE WHEN excluded.run_at < jobs.run_at THEN excluded.run_at ELSE jobs.run_at END",
     )
-    .bind(tenant)
-    .bind(kind)
-    .bind(key)
-    .bind(run_at)
-    .execute(c)
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Queue a periodic job unless it is already queued (its own schedule stands).
 pub async fn ensure_periodic(c: &mut Conn, tenant: &str, kind: &str, key: &str, run_at: i64) -> Result<()> {
-    sqlx::query(
+    insert(c, tenant, kind, key, run_at, "DO NOTHING").await
+}
+
+async fn insert(c: &mut Conn, tenant: &str, kind: &str, key: &str, run_at: i64, on_conflict: &'static str) -> Result<()> {
+    let sql = format!(
         "INSERT INTO jobs (tenant_id, kind, job_key, run_at, locked_until, attempts, last_error) VALUES ($1, $2, $3, $4, 0, 0, NULL) \
-         ON CONFLICT (tenant_id, kind, job_key) DO NOTHING",
-    )
-    .bind(tenant)
-    .bind(kind)
-    .bind(key)
-    .bind(run_at)
-    .execute(c)
-    .await?;
+         ON CONFLICT (tenant_id, kind, job_key) {on_conflict}"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant).bind(kind).bind(key).bind(run_at).execute(c).await?;
     Ok(())
 }
 
