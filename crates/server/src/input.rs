@@ -124,38 +124,25 @@ impl<'a> Obj<'a> {
         self.map.contains_key(key)
     }
 
-    /// A string of 1..=max chars (trimmed of nothing; empty is an error).
+    /// A string of 1..=max chars (empty is an error).
     pub fn str(&mut self, key: &'static str, max: usize) -> Option<String> {
-        match self.raw(key)? {
-            Value::String(s) if s.is_empty() => {
-                self.err(key, "must not be empty");
-                None
-            }
-            Value::String(s) if s.chars().count() > max => {
-                self.err(key, format!("must be at most {max} characters"));
-                None
-            }
-            Value::String(s) => Some(s.clone()),
-            _ => {
-                self.err(key, "must be a string");
-                None
-            }
-        }
+        self.string(key, max, false)
     }
 
-    /// A string that may be empty.
+    /// A string of 0..=max chars.
     pub fn str_or_empty(&mut self, key: &'static str, max: usize) -> Option<String> {
-        match self.raw(key)? {
-            Value::String(s) if s.chars().count() > max => {
-                self.err(key, format!("must be at most {max} characters"));
-                None
-            }
-            Value::String(s) => Some(s.clone()),
-            _ => {
-                self.err(key, "must be a string");
-                None
-            }
-        }
+        self.string(key, max, true)
+    }
+
+    fn string(&mut self, key: &'static str, max: usize, allow_empty: bool) -> Option<String> {
+        let problem = match self.raw(key)? {
+            Value::String(s) if s.is_empty() && !allow_empty => "must not be empty".to_owned(),
+            Value::String(s) if s.chars().count() > max => format!("must be at most {max} characters"),
+            Value::String(s) => return Some(s.clone()),
+            _ => "must be a string".to_owned(),
+        };
+        self.err(key, problem);
+        None
     }
 
     pub fn req_str(&mut self, key: &'static str, max: usize) -> Option<String> {

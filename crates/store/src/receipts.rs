@@ -191,29 +191,43 @@ pub struct Line {
     pub refunded_base: i64,
 }
 
+/// Insert a receipt's lines, many per statement.
 pub async fn insert_lines(c: &mut Conn, tenant: &str, receipt_pk: &str, lines: &[Line]) -> Result<()> {
-    for l in lines {
-        sqlx::query(
+    const COLS: usize = 15;
+    for chunk in lines.chunks(500) {
+        let mut sql = String::from(
             "INSERT INTO receipt_lines (tenant_id, receipt_pk, line_no, sku, name, category, qty_kind, quantity_base, total_minor, discount_minor, \
-             redeemed_minor, points_redeemed, payable_minor, points_earned, refunded_base) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(tenant)
-        .bind(receipt_pk)
-        .bind(l.line_no)
-        .bind(&l.sku)
-        .bind(&l.name)
-        .bind(&l.category)
-        .bind(&l.qty_kind)
-        .bind(l.quantity_base)
-        .bind(l.total_minor)
-        .bind(l.discount_minor)
-        .bind(l.redeemed_minor)
-        .bind(l.points_redeemed)
-        .bind(l.payable_minor)
-        .bind(l.points_earned)
-        .bind(l.refunded_base)
-        .execute(&mut *c)
-        .await?;
+             redeemed_minor, points_redeemed, payable_minor, points_earned, refunded_base) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let params: Vec<String> = (1..=COLS).map(|k| format!("${}", i * COLS + k)).collect();
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            sql.push_str(&params.join(", "));
+            sql.push(')');
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for l in chunk {
+            q = q
+                .bind(tenant)
+                .bind(receipt_pk)
+                .bind(l.line_no)
+                .bind(&l.sku)
+                .bind(&l.name)
+                .bind(&l.category)
+                .bind(&l.qty_kind)
+                .bind(l.quantity_base)
+                .bind(l.total_minor)
+                .bind(l.discount_minor)
+                .bind(l.redeemed_minor)
+                .bind(l.points_redeemed)
+                .bind(l.payable_minor)
+                .bind(l.points_earned)
+                .bind(l.refunded_base);
+        }
+        q.execute(&mut *c).await?;
     }
     Ok(())
 }

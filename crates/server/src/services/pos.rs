@@ -572,12 +572,13 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
             Ok(ans)
         }
         Mode::Checkout => {
+            // The ledger first, then the receipt with its final answer in one insert. A
+            // concurrent duplicate fails on the receipt's unique key and is retried, which
+            // then finds this receipt and replays its answer.
             let pk = new_id();
             let mut receipt =
                 new_receipt(req, &pk, member_id, "committed", occurred_at, version, &tier_code, &calc, &Value::Null, None, now);
             receipt.committed_at = Some(now);
-            receipts::insert(tx.conn(), tenant, &receipt).await?;
-            receipts::insert_lines(tx.conn(), tenant, &pk, &lines_for_store(req, &calc)).await?;
             let balance = match book.take() {
                 Some(mut b) => {
                     if calc.points_redeemed > 0 {
@@ -593,7 +594,8 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
             };
             let ans = answer(req, member_id, "committed", tier_code.as_deref(), version, &calc, outcome.points_pending, balance);
             receipt.answer = ans.to_string();
-            receipts::update(tx.conn(), tenant, &receipt).await?;
+            receipts::insert(tx.conn(), tenant, &receipt).await?;
+            receipts::insert_lines(tx.conn(), tenant, &pk, &lines_for_store(req, &calc)).await?;
             tx.commit().await?;
             Ok(ans)
         }
