@@ -15,6 +15,8 @@ pub struct Job {
     /// The `locked_until` this claim set; completing deletes the row only if it is
     /// unchanged, so a job queued again while it ran is not lost.
     pub lease: i64,
+    /// When the job was due (for a periodic job: how long it has been since it last ran).
+    pub run_at: i64,
 }
 
 /// Queue a job to run at `run_at`. If the same job already waits, it keeps the sooner
@@ -49,7 +51,7 @@ async fn insert(c: &mut Conn, tenant: &str, kind: &str, key: &str, run_at: i64, 
 pub async fn claim(db: &Db, now: i64, lease_s: i64, limit: i64) -> Result<Vec<Job>> {
     let mut tx = db.begin().await?;
     let sql = format!(
-        "SELECT tenant_id, kind, job_key, attempts FROM jobs WHERE run_at <= $1 AND locked_until <= $1 ORDER BY run_at LIMIT $2{}",
+        "SELECT tenant_id, kind, job_key, attempts, run_at FROM jobs WHERE run_at <= $1 AND locked_until <= $1 ORDER BY run_at LIMIT $2{}",
         match tx.backend() {
             crate::Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             crate::Backend::Sqlite => "",
@@ -64,6 +66,7 @@ pub async fn claim(db: &Db, now: i64, lease_s: i64, limit: i64) -> Result<Vec<Jo
             key: col(r, "job_key")?,
             attempts: col(r, "attempts")?,
             lease: now + lease_s,
+            run_at: col(r, "run_at")?,
         };
         sqlx::query("UPDATE jobs SET locked_until = $4, attempts = attempts + 1 WHERE tenant_id = $1 AND kind = $2 AND job_key = $3")
             .bind(&job.tenant_id)

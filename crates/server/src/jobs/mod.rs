@@ -64,7 +64,7 @@ pub async fn tick(state: &AppState) -> Result<usize, kopilka_store::StoreError> 
         let result = match job.kind.as_str() {
             "tier" => tiers::check_member(state, &job.tenant_id, &job.key).await,
             "sweep" => expiry::sweep(state, &job.tenant_id).await,
-            "tier_sweep" => tiers::sweep(state, &job.tenant_id).await,
+            "tier_sweep" => tiers::sweep(state, &job.tenant_id, job.run_at - 3 * TIER_SWEEP_EVERY_S).await,
             "tier_all" => tiers::sweep_all(state, &job.tenant_id).await,
             other => Err(format!("unknown job kind {other}")),
         };

@@ -43,18 +43,17 @@ pub async fn check_member(state: &AppState, tenant: &str, member: &str) -> Resul
 }
 
 /// Tiers also fall with time, as old receipts leave the rolling window. Every hour,
-/// re-check the members who had a receipt at the window's trailing edge since the last
-/// run (with overlap; checking twice is harmless). Receipts, refunds and cancels queue
-/// their own member's check, and a programme change queues a full sweep.
-pub async fn sweep(state: &AppState, tenant: &str) -> Result<(), String> {
+/// re-check the members who had a receipt at the window's trailing edge since `since`
+/// (the job's due time less a margin, so a worker that was down catches up; checking
+/// twice is harmless). Receipts, refunds and cancels queue their own member's check, and
+/// a programme change queues a full sweep.
+pub async fn sweep(state: &AppState, tenant: &str, since: i64) -> Result<(), String> {
     let now = now_s();
     let ids = {
         let mut c = state.db.pool().acquire().await.map_err(|e| e.to_string())?;
         let (_, program) = crate::services::program::load(&mut c, tenant).await.map_err(|e| e.message)?;
-        let edge = now + 1 - program.tier_window_days * 86_400;
-        receipts::members_with_receipts_between(&mut c, tenant, edge - 3 * super::TIER_SWEEP_EVERY_S, edge)
-            .await
-            .map_err(|e| e.to_string())?
+        let window = program.tier_window_days * 86_400;
+        receipts::members_with_receipts_between(&mut c, tenant, since - window, now + 1 - window).await.map_err(|e| e.to_string())?
     };
     for id in ids {
         check_member(state, tenant, &id).await?;

@@ -65,3 +65,37 @@ both!(a_programme_change_rechecks_every_tier, |app: TestApp| async move {
     let (_, h) = app.get(&t.admin, &format!("/api/v1/members/{member}/history")).await;
     assert_eq!(tier_events(&h), vec![(json!("bronze"), json!("silver"))]);
 });
+
+// A worker that was down for hours catches up: the hourly sweep looks back to when it was
+// last due, not just one period.
+both!(tier_sweep_catches_up_after_downtime, |app: TestApp| async move {
+    let t = app.tenant("Downtime").await;
+    app.program(
+        &t.admin,
+        json!({"tier_window_days": 1, "offline_max_age_days": 30, "tiers": [{"code": "bronze", "min_spend_minor": 0}, {"code": "silver", "min_spend_minor": 100000}]}),
+    )
+    .await;
+    let store = app.store(&t.admin, "D1").await;
+    let m = app.member(&t.admin, json!({"external_id": "d"})).await;
+    let member = m["id"].as_str().unwrap();
+    app.run_jobs().await;
+    // A receipt that left the one-day window five hours ago...
+    let now = unix_now();
+    let mut body = receipt("D-1", &store, Some(member), 150000, None);
+    body["occurred_at"] = json!(rfc3339(now - 86_400 - 5 * 3600));
+    let (s, v) = app.post(&t.admin, "/api/v1/pos/checkout", body).await;
+    assert_eq!(s, 200, "{v}");
+    // ...while the worker, down for six hours, last recorded the member as silver.
+    let db = app.state.db.pool();
+    sqlx::query("UPDATE balances SET tier_code = 'silver' WHERE member_id = $1").bind(member).execute(db).await.unwrap();
+    sqlx::query("DELETE FROM jobs WHERE kind = 'tier'").execute(db).await.unwrap();
+    sqlx::query("UPDATE jobs SET run_at = $1 WHERE kind = 'tier_sweep' AND tenant_id = $2")
+        .bind(now - 6 * 3600)
+        .bind(&t.id)
+        .execute(db)
+        .await
+        .unwrap();
+    app.run_jobs().await;
+    let (_, h) = app.get(&t.admin, &format!("/api/v1/members/{member}/history")).await;
+    assert_eq!(tier_events(&h), vec![(json!("silver"), json!("bronze"))]);
+});
