@@ -92,9 +92,10 @@ pub async fn complete(c: &mut Conn, job: &Job) -> Result<()> {
     Ok(())
 }
 
-/// Put a failed job back with a later run time.
+/// Put a failed job back, claimable again from `retry_at`. Its due time stays, so a
+/// periodic job still knows how far back it has to look.
 pub async fn fail(c: &mut Conn, job: &Job, error: &str, retry_at: i64) -> Result<()> {
-    sqlx::query("UPDATE jobs SET last_error = $4, run_at = $5, locked_until = 0 WHERE tenant_id = $1 AND kind = $2 AND job_key = $3")
+    sqlx::query("UPDATE jobs SET last_error = $4, locked_until = $5 WHERE tenant_id = $1 AND kind = $2 AND job_key = $3")
         .bind(&job.tenant_id)
         .bind(&job.kind)
         .bind(&job.key)

@@ -84,6 +84,10 @@ pub async fn create_key(State(s): State<AppState>, auth: Auth, body: Bytes) -> A
     let till_id = o.str("till_id", 64);
     let expires_at = o.time("expires_at");
     let label = o.str("label", 200);
+    // Read-only fields of a key that a client may send back are ignored.
+    for key in ["id", "created_at", "revoked_at"] {
+        o.ignore(key);
+    }
     let role = role.and_then(|r| {
         let parsed = Role::parse(&r);
         if parsed.is_none() {
