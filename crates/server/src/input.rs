@@ -16,9 +16,43 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     } else {
         serde_json::from_slice(body).map_err(|e| ApiError::bad_json(format!("the body is not JSON: {e}")))?
     };
-    match strip_nulls(v) {
-        Value::Object(m) => Ok(m),
-        _ => Err(ApiError::field("$", "must be a JSON object")),
+    let m = match strip_nulls(v) {
+        Value::Object(m) => m,
+        _ => return Err(ApiError::field("$", "must be a JSON object")),
+    };
+    let mut nul = BTreeMap::new();
+    for (k, v) in &m {
+        find_nul(v, k, &mut nul);
+    }
+    if !nul.is_empty() {
+        return Err(ApiError::fields(nul));
+    }
+    Ok(m)
+}
+
+/// Strings (and object keys) holding a NUL character: valid JSON, but no database text
+/// can store one, so they are a validation error at their path.
+fn find_nul(v: &Value, path: &str, out: &mut BTreeMap<String, String>) {
+    const MSG: &str = "must not contain a NUL character";
+    match v {
+        Value::String(s) if s.contains('\0') => {
+            out.insert(path.to_owned(), MSG.to_owned());
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                find_nul(x, &format!("{path}[{i}]"), out);
+            }
+        }
+        Value::Object(o) => {
+            for (k, x) in o {
+                let p = format!("{path}.{k}");
+                if k.contains('\0') {
+                    out.insert(p.clone(), MSG.to_owned());
+                }
+                find_nul(x, &p, out);
+            }
+        }
+        _ => {}
     }
 }
 

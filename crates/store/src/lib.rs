@@ -21,3 +21,10 @@ pub fn now_s() -> i64 {
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
+
+/// Whether any of these strings holds a NUL character. PostgreSQL text cannot hold one
+/// (binding it is an error), so no stored row has one: a lookup by such a key finds
+/// nothing, on either database. Input that would be written is refused before this.
+pub fn has_nul(keys: &[&str]) -> bool {
+    keys.iter().any(|k| k.contains('\0'))
+}

@@ -71,6 +71,9 @@ pub async fn insert(c: &mut Conn, tenant: &str, m: &Member) -> Result<()> {
 }
 
 pub async fn by_id(c: &mut Conn, tenant: &str, id: &str) -> Result<Option<Member>> {
+    if crate::has_nul(&[id]) {
+        return Ok(None);
+    }
     let sql = format!("SELECT {COLS} FROM members WHERE tenant_id = $1 AND id = $2");
     let r = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant).bind(id).fetch_optional(c).await?;
     r.as_ref().map(row).transpose()

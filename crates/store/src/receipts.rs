@@ -117,6 +117,9 @@ pub async fn update(c: &mut Conn, tenant: &str, r: &Receipt) -> Result<()> {
 }
 
 pub async fn by_key(c: &mut Conn, tenant: &str, store_id: &str, till_id: &str, receipt_id: &str) -> Result<Option<Receipt>> {
+    if crate::has_nul(&[store_id, till_id, receipt_id]) {
+        return Ok(None);
+    }
     let sql = format!("SELECT {COLS} FROM receipts WHERE tenant_id = $1 AND store_id = $2 AND till_id = $3 AND receipt_id = $4");
     let r = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant).bind(store_id).bind(till_id).bind(receipt_id).fetch_optional(c).await?;
     r.as_ref().map(row).transpose()

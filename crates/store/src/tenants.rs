@@ -106,6 +106,9 @@ pub async fn list_keys(c: &mut Conn, tenant: &str) -> Result<Vec<ApiKey>> {
 
 /// Revoke a key; false when the tenant has no such key.
 pub async fn revoke_key(c: &mut Conn, tenant: &str, id: &str, now: i64) -> Result<bool> {
+    if crate::has_nul(&[id]) {
+        return Ok(false);
+    }
     let r = sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) WHERE tenant_id = $1 AND id = $2")
         .bind(tenant)
         .bind(id)
@@ -186,6 +189,9 @@ pub async fn insert_store(c: &mut Conn, tenant: &str, s: &Store) -> Result<()> {
 }
 
 pub async fn store_by_id(c: &mut Conn, tenant: &str, id: &str) -> Result<Option<Store>> {
+    if crate::has_nul(&[id]) {
+        return Ok(None);
+    }
     let r = sqlx::query("SELECT id, code, name, time_zone, lat, lon, created_at FROM stores WHERE tenant_id = $1 AND id = $2")
         .bind(tenant)
         .bind(id)

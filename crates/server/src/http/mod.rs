@@ -14,6 +14,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 
+/// The largest request body (a member import CSV is the largest expected).
+pub const BODY_LIMIT_BYTES: usize = 8 * 1024 * 1024;
+
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/openapi.json", get(openapi::document))
@@ -49,7 +52,8 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             ApiError::internal("handler panicked").into_response()
         }))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(8 * 1024 * 1024))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
 }
@@ -122,9 +126,12 @@ pub type Params = axum::extract::Query<std::collections::HashMap<String, String>
 
 /// Reject query parameters a handler does not take.
 pub fn only_params(q: &std::collections::HashMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {
-    for k in q.keys() {
+    for (k, v) in q {
         if !allowed.contains(&k.as_str()) {
             return Err(ApiError::field(k.clone(), "unknown query parameter"));
+        }
+        if v.contains('\0') {
+            return Err(ApiError::field(k.clone(), "must not contain a NUL character"));
         }
     }
     Ok(())

@@ -12,8 +12,9 @@ use serde_json::{Map, Value, json};
 
 /// Every amount or quantity in a request has a magnitude of at most 10^12.
 const MAX: i64 = 1_000_000_000_000;
-/// A measured quantity: a decimal string with at most 3 decimals.
-const DECIMAL: &str = "^[0-9]+(\\.[0-9]{1,3})?$";
+/// A measured quantity: a decimal string with at most 3 decimals, greater than zero (the
+/// lookahead asks for a non-zero digit).
+const DECIMAL: &str = "^(?=[0-9.]*[1-9])[0-9]+(\\.[0-9]{1,3})?$";
 
 pub async fn document() -> Json<Value> {
     Json(spec())
@@ -100,6 +101,11 @@ fn nullable(mut v: Value) -> Value {
     v
 }
 
+/// A schema that only `null` matches, in OpenAPI 3.0 terms.
+fn null_only() -> Value {
+    json!({"type": "object", "nullable": true, "enum": [null], "description": "null: left out"})
+}
+
 fn describe(v: Value, d: &str) -> Value {
     let mut v = wrap_ref(v);
     v["description"] = Value::String(d.to_owned());
@@ -125,14 +131,25 @@ fn object(required: &[&str], props: Value) -> Value {
 }
 
 /// A request object: unknown fields are 422 `validation_error`, and an optional field
-/// may be sent as `null` (null means left out).
+/// may be sent as `null` (null means left out). `nullable` needs a `type` beside it, so a
+/// reference or a choice of schemas gets null as one more branch of an `anyOf`.
 fn strict(required: &[&str], mut props: Value) -> Value {
     for (name, p) in props.as_object_mut().expect("properties").iter_mut() {
-        if !required.contains(&name.as_str()) && p.get("type").is_some() {
+        if required.contains(&name.as_str()) {
+            continue;
+        }
+        if p.get("type").is_some() {
             p["nullable"] = Value::Bool(true);
             if let Some(Value::Array(e)) = p.get_mut("enum") {
                 e.push(Value::Null);
             }
+        } else if ["$ref", "allOf", "oneOf", "anyOf"].iter().any(|k| p.get(*k).is_some()) {
+            let description = p.as_object_mut().and_then(|o| o.remove("description"));
+            let mut choice = json!({"anyOf": [p.take(), null_only()]});
+            if let Some(d) = description {
+                choice["description"] = d;
+            }
+            *p = choice;
         }
     }
     let mut o = object(required, props);
@@ -714,7 +731,7 @@ fn program_schemas() -> Value {
     let program_in = strict(
         &[],
         json!({
-            "version": {"description": "read-only; ignored"},
+            "version": {"readOnly": true, "description": "read-only; ignored"},
             "currency": {"type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217, default RUB"},
             "time_zone": describe(string(), "IANA time zone, default UTC"),
             "earn": strict(&[], json!({
@@ -807,15 +824,16 @@ fn account_schemas() -> Value {
             "time_zone": describe(text(64), "IANA time zone; defaults to the programme's"),
             "lat": {"type": "number", "minimum": -90, "maximum": 90},
             "lon": {"type": "number", "minimum": -180, "maximum": 180},
-            "id": {"description": "read-only; ignored"},
+            "id": {"readOnly": true, "description": "read-only; ignored"},
+            "created_at": {"readOnly": true, "description": "read-only; ignored"},
         })),
         "Store": object(&["id", "code", "name", "time_zone", "created_at"], json!({
             "id": string(),
             "code": string(),
             "name": string(),
             "time_zone": string(),
-            "lat": describe(string(), "the latitude as sent, as decimal text"),
-            "lon": describe(string(), "the longitude as sent, as decimal text"),
+            "lat": describe(json!({"type": "number"}), "the latitude, the number as sent"),
+            "lon": describe(json!({"type": "number"}), "the longitude, the number as sent"),
             "created_at": time(),
         })),
         "StoreList": object(&["stores"], json!({"stores": array(r("Store"))})),
@@ -882,6 +900,10 @@ fn member_schemas() -> Value {
             "birthday": {"type": "string", "format": "date", "maxLength": 10, "description": "a past date, YYYY-MM-DD"},
             "referral_code": text(64),
             "consents": consents_in,
+            "id": {"readOnly": true, "description": "read-only; ignored"},
+            "card_number": {"readOnly": true, "description": "read-only; ignored (a new member gets a fresh one)"},
+            "qr_token": {"readOnly": true, "description": "read-only; ignored (a new member gets a fresh one)"},
+            "created_at": {"readOnly": true, "description": "read-only; ignored"},
         })),
         "Member": object(
             &["id", "card_number", "external_id", "name", "phone", "email", "referral_code", "consents", "created_at"],
@@ -904,9 +926,9 @@ fn member_schemas() -> Value {
                 "birthday": nullable(describe(string(), "YYYY-MM-DD; left out for pos keys")),
             }),
         ),
-        "MemberCreated": {"allOf": [r("Member"), object(&["qr_token", "birthday"], json!({
+        "MemberCreated": {"allOf": [r("Member"), object(&["qr_token"], json!({
             "qr_token": string(),
-            "birthday": nullable(string()),
+            "birthday": nullable(describe(string(), "left out for pos keys")),
         }))]},
         "MemberPage": object(&["members", "next_cursor"], json!({
             "members": array(r("Member")),

@@ -68,6 +68,9 @@ fn parse_expiry(s: &str) -> Option<i64> {
 }
 
 fn parse_row(rec: &csv::StringRecord, header: &[String], now: i64) -> Result<Row, String> {
+    if rec.iter().any(|f| f.contains('\0')) {
+        return Err("a field holds a NUL character".into());
+    }
     let get = |name: &str| header.iter().position(|h| h == name).and_then(|i| rec.get(i)).map(str::trim).filter(|s| !s.is_empty());
     let card = get("card_number").map(str::to_owned);
     if let Some(c) = &card

@@ -165,3 +165,12 @@ both!(api_keys_are_stored_only_as_hashes, |app: TestApp| async move {
     let (s, _) = app.get(&pos, "/api/v1/program").await;
     assert_eq!(s, 200);
 });
+
+// Bodies up to the documented 8 MiB are read (here a 3 MiB one reaches validation).
+both!(bodies_up_to_eight_mib_are_read, |app: TestApp| async move {
+    let t = app.tenant("Mid").await;
+    let name = "n".repeat(3 * 1024 * 1024);
+    let (s, v) = app.post(&t.admin, "/api/v1/stores", json!({"code": "M1", "name": name})).await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(v["error"]["fields"]["name"], "must be at most 200 characters");
+});
