@@ -3,6 +3,7 @@
 mod contract;
 mod fuzz_regressions;
 mod helpers;
+mod import;
 mod ledger;
 mod review;
 mod worked_example;
