@@ -3,6 +3,7 @@
 //! rules. Nothing here does IO; everything is integer maths (i128 inside) and is tested
 //! with tables and property tests.
 
+pub mod campaign;
 pub mod expiry;
 pub mod identity;
 pub mod money;
@@ -10,6 +11,7 @@ pub mod program;
 pub mod quantity;
 pub mod receipt;
 pub mod refund;
+pub mod schema;
 pub mod tiers;
 
 /// Largest magnitude of any amount or quantity in a request (10^12).

@@ -32,6 +32,26 @@ pub struct Program {
     pub offline_max_age_days: i64,
     #[serde(default = "default_tiers")]
     pub tiers: Vec<Tier>,
+    /// The language of texts the programme produces for cashiers and members (campaign
+    /// reasons): `en` or `ru`.
+    #[serde(default, skip_serializing_if = "Lang::is_default")]
+    pub language: Lang,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Lang {
+    #[default]
+    En,
+    Ru,
+}
+
+impl Lang {
+    /// English is the default and is left out of the programme's JSON, so that a programme
+    /// that never chose a language reads exactly as the contract shows.
+    pub fn is_default(&self) -> bool {
+        *self == Lang::En
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

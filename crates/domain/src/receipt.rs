@@ -38,6 +38,51 @@ pub struct CalcInput<'a> {
     /// Points available to this receipt: balance − held (other receipts' holds) −
     /// min_balance, floored at 0. Computed by the caller.
     pub available_points: i64,
+    /// The campaigns that apply, in application order, with their effects resolved to
+    /// lines (see [`crate::campaign`]). Empty: the contract's steps exactly.
+    pub plan: &'a [PlannedCampaign],
+    /// Cashback wallet money to spend (minor units), and how much the wallet holds.
+    pub wallet: RedeemRequest,
+    pub wallet_available: i64,
+}
+
+/// One applying campaign's effects, resolved to the receipt's lines (`mask[i]`: line i is
+/// selected by the effect's target).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedCampaign {
+    /// The campaign's position in the caller's list (echoed in [`CampaignAmounts`]).
+    pub index: usize,
+    pub ops: Vec<Op>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    DiscountPercent { bp: i64, mask: Vec<bool> },
+    DiscountFixed { amount_minor: i64, mask: Vec<bool> },
+    /// The `units` cheapest selected counted units are free.
+    FreeUnits { units: i64, mask: Vec<bool> },
+    Multiplier { bp: i64, mask: Vec<bool> },
+    Bonus { points: i64, mask: Vec<bool> },
+    CashbackPercent { bp: i64, mask: Vec<bool> },
+    CashbackFixed { amount_minor: i64, mask: Vec<bool> },
+}
+
+/// What one campaign gave on this receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CampaignAmounts {
+    pub index: usize,
+    pub discount_minor: i64,
+    pub points: i64,
+    pub cashback_minor: i64,
+    pub free_units: i64,
+    /// Per line: (line index, free units) — for stamp cards and refunds.
+    pub free_by_line: Vec<(usize, i64)>,
+}
+
+impl CampaignAmounts {
+    pub fn is_empty(&self) -> bool {
+        self.discount_minor == 0 && self.points == 0 && self.cashback_minor == 0
+    }
 }
 
 /// A fiscal split: integer quantities carry a unit price, measured ones a total.
@@ -63,6 +108,12 @@ pub struct LineCalc {
     /// Earning: not in no_earn_categories and not `"earn": false`.
     pub earning: bool,
     pub fiscal_splits: Vec<FiscalSplit>,
+    /// Campaign discounts (included in `discount_minor`).
+    pub campaign_discount_minor: i64,
+    /// Cashback wallet money spent on this line (not part of `discount_minor`).
+    pub wallet_minor: i64,
+    /// Cashback this line earns into the wallet.
+    pub cashback_minor: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +128,11 @@ pub struct ReceiptCalc {
     /// The most points this receipt may spend (step 3).
     pub redeem_limit: i64,
     pub lines: Vec<LineCalc>,
+    /// Wallet money spent and cashback earned.
+    pub wallet_minor: i64,
+    pub cashback_minor: i64,
+    /// What each planned campaign gave, in plan order.
+    pub campaigns: Vec<CampaignAmounts>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,6 +143,9 @@ pub enum CalcError {
     /// More points asked for than the receipt allows.
     #[error("{requested} points requested, at most {limit} allowed on this receipt")]
     RedeemLimitExceeded { requested: i64, limit: i64 },
+    /// More wallet money asked for than the wallet holds.
+    #[error("{requested} requested from the wallet, {available} available")]
+    InsufficientWallet { requested: i64, available: i64 },
     /// A computed amount passed 10^15 (reported as 422 validation_error).
     #[error("amount too large: {0}")]
     TooLarge(String),
@@ -134,11 +193,17 @@ fn checked_amount(value: i128, what: impl FnOnce() -> String) -> Result<i64, Cal
 ///    (unit_minor × 10000)) spread over earning lines by payable.
 /// 6. fiscal splits per line from payable_minor.
 ///
+/// Campaigns (docs/api.md "Campaign maths") add 2b (campaign discounts on the nets, in plan
+/// order), 4b (cashback wallet money after points, within the same share) and 5b
+/// (multiplier extras, bonus points and cashback on the payable money). With an empty plan
+/// and no wallet money the result is steps 1–6 exactly.
+///
 /// Note R may be less than points × value only when caps bind, which cannot happen since
 /// limit ≤ Σ net / value; keep the spread's caps anyway.
 pub fn calculate(input: &CalcInput<'_>) -> Result<ReceiptCalc, CalcError> {
     let program = input.program;
     let lines = input.lines;
+    let n = lines.len();
     let discount_bp = i128::from(input.tier.map_or(0, |t| t.discount_bp));
     let multiplier_bp = i128::from(input.tier.map_or(10_000, |t| t.earn_multiplier_bp));
 
@@ -149,14 +214,56 @@ pub fn calculate(input: &CalcInput<'_>) -> Result<ReceiptCalc, CalcError> {
     // 2. Tier discount on discountable lines.
     let discountable: Vec<bool> = lines.iter().map(|l| l.discount && !program.is_no_discount(l.category.as_deref())).collect();
     let earning: Vec<bool> = lines.iter().map(|l| l.earn && !program.is_no_earn(l.category.as_deref())).collect();
-    let discounts: Vec<i128> = totals.iter().zip(&discountable).map(|(&t, &d)| if d { t * discount_bp / 10_000 } else { 0 }).collect();
-    let nets: Vec<i128> = totals.iter().zip(&discounts).map(|(t, d)| t - d).collect();
+    let mut discounts: Vec<i128> = totals.iter().zip(&discountable).map(|(&t, &d)| if d { t * discount_bp / 10_000 } else { 0 }).collect();
+    let mut nets: Vec<i128> = totals.iter().zip(&discounts).map(|(t, d)| t - d).collect();
+
+    // 2b. Campaign discounts, campaign by campaign in plan order, each on the nets the
+    // earlier ones left.
+    let mut amounts: Vec<CampaignAmounts> =
+        input.plan.iter().map(|p| CampaignAmounts { index: p.index, ..CampaignAmounts::default() }).collect();
+    let mut campaign_discount = vec![0i128; n];
+    for (pc, out) in input.plan.iter().zip(&mut amounts) {
+        for op in &pc.ops {
+            let eligible = |mask: &Vec<bool>, i: usize| mask.get(i).copied().unwrap_or(false) && discountable[i] && nets[i] > 0;
+            let d: Vec<i128> = match op {
+                Op::DiscountPercent { bp, mask } => {
+                    (0..n).map(|i| if eligible(mask, i) { nets[i] * i128::from(*bp).clamp(0, 10_000) / 10_000 } else { 0 }).collect()
+                }
+                Op::DiscountFixed { amount_minor, mask } => {
+                    let w: Vec<i128> = (0..n).map(|i| if eligible(mask, i) { nets[i] } else { 0 }).collect();
+                    let a = i128::from(*amount_minor).max(0).min(w.iter().sum());
+                    crate::money::spread(a, &w, Some(&w))
+                }
+                Op::FreeUnits { units, mask } => {
+                    let free = free_units(lines, &nets, |i| eligible(mask, i), *units);
+                    for &(i, f) in &free {
+                        out.free_units += f;
+                        out.free_by_line.push((i, f));
+                    }
+                    let mut d = vec![0i128; n];
+                    for (i, f) in free {
+                        let q = i128::from(lines[i].quantity.base());
+                        d[i] = if q > 0 { nets[i] * i128::from(f) / q } else { 0 };
+                    }
+                    d
+                }
+                _ => continue,
+            };
+            for i in 0..n {
+                let di = d[i].clamp(0, nets[i].max(0));
+                nets[i] -= di;
+                discounts[i] += di;
+                campaign_discount[i] += di;
+                out.discount_minor += di as i64;
+            }
+        }
+    }
 
     // 3. Limits. A broken programme (value 0) can spend nothing rather than divide by 0.
     let point_value = i128::from(program.redeem.point_value_minor);
     let discountable_net: i128 = nets.iter().zip(&discountable).filter(|(_, d)| **d).map(|(n, _)| n).sum();
-    let limit =
-        if point_value > 0 { discountable_net * i128::from(program.redeem.max_share_bp.max(0)) / (10_000 * point_value) } else { 0 };
+    let share_money = discountable_net * i128::from(program.redeem.max_share_bp.max(0)) / 10_000;
+    let limit = if point_value > 0 { share_money / point_value } else { 0 };
     let redeem_limit = checked_amount(limit, || "redeem limit".into())?;
     let available = input.available_points.max(0);
     let points: i64 = match input.redeem {
@@ -182,16 +289,90 @@ pub fn calculate(input: &CalcInput<'_>) -> Result<ReceiptCalc, CalcError> {
     let spend_weights: Vec<i128> = nets.iter().zip(&discountable).map(|(&n, &d)| if d { n } else { 0 }).collect();
     let redeemed = crate::money::spread(redeem_money, &spend_weights, Some(&spend_weights));
     let points_by_line = crate::money::spread(i128::from(points), &redeemed, None);
-    let payables: Vec<i128> = nets.iter().zip(&redeemed).map(|(n, r)| n - r).collect();
+    let mut payables: Vec<i128> = nets.iter().zip(&redeemed).map(|(n, r)| n - r).collect();
+
+    // 4b. The cashback wallet pays after points, within the same share of the receipt.
+    let wallet_limit = (share_money - redeem_money).max(0);
+    let wallet_available = i128::from(input.wallet_available.max(0));
+    let wallet_money: i128 = match input.wallet {
+        RedeemRequest::None => 0,
+        RedeemRequest::Points(w) if w < 0 => return Err(CalcError::TooLarge("redeem_wallet_minor must not be negative".into())),
+        RedeemRequest::Points(w) => {
+            let w = i128::from(w);
+            if w > wallet_available {
+                return Err(CalcError::InsufficientWallet { requested: w as i64, available: wallet_available as i64 });
+            }
+            if w > wallet_limit {
+                return Err(CalcError::RedeemLimitExceeded { requested: w as i64, limit: wallet_limit as i64 });
+            }
+            w
+        }
+        RedeemRequest::Max => wallet_limit.min(wallet_available),
+    };
+    let wallet_weights: Vec<i128> = payables.iter().zip(&discountable).map(|(&p, &d)| if d { p } else { 0 }).collect();
+    let wallet = crate::money::spread(wallet_money, &wallet_weights, Some(&wallet_weights));
+    for (p, w) in payables.iter_mut().zip(&wallet) {
+        *p -= w;
+    }
 
     // 5. Earning on the payable money of earning lines.
     let earn_weights: Vec<i128> = payables.iter().zip(&earning).map(|(&p, &e)| if e { p } else { 0 }).collect();
     let earn_base: i128 = earn_weights.iter().sum();
-    let numerator = earn_base * i128::from(program.earn.points_per_unit.max(0)) * multiplier_bp.max(0);
-    let denominator = i128::from(program.earn.unit_minor.max(1)) * 10_000;
-    let earned_total = round_div(numerator, denominator, program.earn.rounding);
-    let points_earned = checked_amount(earned_total, || "points earned".into())?;
-    let earned = crate::money::spread(earned_total, &earn_weights, None);
+    let ppu = i128::from(program.earn.points_per_unit.max(0));
+    let unit = i128::from(program.earn.unit_minor.max(1));
+    let numerator = earn_base * ppu * multiplier_bp.max(0);
+    let earned_total = round_div(numerator, unit * 10_000, program.earn.rounding);
+    let mut earned = crate::money::spread(earned_total, &earn_weights, None);
+
+    // 5b. Campaign points and cashback, in plan order, on the payable money.
+    let mut cashback = vec![0i128; n];
+    for (pc, out) in input.plan.iter().zip(&mut amounts) {
+        for op in &pc.ops {
+            let selected = |mask: &Vec<bool>| -> Vec<i128> {
+                (0..n).map(|i| if mask.get(i).copied().unwrap_or(false) && earning[i] { payables[i] } else { 0 }).collect()
+            };
+            match op {
+                Op::Multiplier { bp, mask } => {
+                    let w = selected(mask);
+                    let extra_bp = i128::from(*bp).max(10_000) - 10_000;
+                    let num = w
+                        .iter()
+                        .sum::<i128>()
+                        .checked_mul(ppu * multiplier_bp.max(0))
+                        .and_then(|x| x.checked_mul(extra_bp))
+                        .ok_or_else(|| CalcError::TooLarge("campaign points pass 10^15".into()))?;
+                    let x = round_div(num, unit * 10_000 * 10_000, program.earn.rounding);
+                    checked_amount(x, || "campaign points".into())?;
+                    add(&mut earned, &crate::money::spread(x, &w, None));
+                    out.points += x as i64;
+                }
+                Op::Bonus { points, mask } => {
+                    let mut w = selected(mask);
+                    if w.iter().all(|&x| x == 0) {
+                        // Nothing left to pay on the selected lines: spread evenly over them.
+                        w = (0..n).map(|i| i128::from(mask.get(i).copied().unwrap_or(false) && earning[i])).collect();
+                    }
+                    let b = if w.iter().any(|&x| x > 0) { i128::from((*points).max(0)) } else { 0 };
+                    add(&mut earned, &crate::money::spread(b, &w, None));
+                    out.points += b as i64;
+                }
+                Op::CashbackPercent { bp, mask } => {
+                    let w = selected(mask);
+                    let c = w.iter().sum::<i128>() * i128::from((*bp).clamp(0, 10_000)) / 10_000;
+                    add(&mut cashback, &crate::money::spread(c, &w, None));
+                    out.cashback_minor += c as i64;
+                }
+                Op::CashbackFixed { amount_minor, mask } => {
+                    let w = selected(mask);
+                    let c = i128::from((*amount_minor).max(0)).min(w.iter().sum());
+                    add(&mut cashback, &crate::money::spread(c, &w, None));
+                    out.cashback_minor += c as i64;
+                }
+                _ => {}
+            }
+        }
+    }
+    let points_earned = checked_amount(earned.iter().sum(), || "points earned".into())?;
 
     // 6. Fiscal splits, and the lines.
     let line_calcs: Vec<LineCalc> = lines
@@ -209,24 +390,59 @@ pub fn calculate(input: &CalcInput<'_>) -> Result<ReceiptCalc, CalcError> {
             discountable: discountable[i],
             earning: earning[i],
             fiscal_splits: fiscal_splits(l.quantity, payables[i] as i64),
+            campaign_discount_minor: campaign_discount[i] as i64,
+            wallet_minor: wallet[i] as i64,
+            cashback_minor: cashback[i] as i64,
         })
         .collect();
 
     let discount_minor: i64 = line_calcs.iter().map(|l| l.discount_minor).sum();
     let redeemed_minor: i64 = line_calcs.iter().map(|l| l.redeemed_minor).sum();
+    let wallet_minor = wallet_money as i64;
     let calc = ReceiptCalc {
         total_minor,
         discount_minor,
         points_redeemed: line_calcs.iter().map(|l| l.points_redeemed).sum(),
         redeemed_minor,
-        payable_minor: total_minor - discount_minor - redeemed_minor,
+        payable_minor: total_minor - discount_minor - redeemed_minor - wallet_minor,
         points_earned,
         redeem_limit,
         lines: line_calcs,
+        wallet_minor,
+        cashback_minor: cashback.iter().sum::<i128>() as i64,
+        campaigns: amounts,
     };
     debug_assert_eq!(calc.payable_minor, calc.lines.iter().map(|l| l.payable_minor).sum::<i64>());
     debug_assert_eq!(calc.points_earned, calc.lines.iter().map(|l| l.points_earned).sum::<i64>());
     Ok(calc)
+}
+
+fn add(into: &mut [i128], more: &[i128]) {
+    for (a, b) in into.iter_mut().zip(more) {
+        *a += b;
+    }
+}
+
+/// The `units` cheapest counted units among the lines `eligible` allows: lines in order
+/// of unit net price (net / quantity, compared exactly), ties to the earlier line.
+/// Returns (line index, free units) for lines that get any.
+fn free_units(lines: &[LineInput], nets: &[i128], eligible: impl Fn(usize) -> bool, units: i64) -> Vec<(usize, i64)> {
+    let mut order: Vec<usize> =
+        (0..lines.len()).filter(|&i| eligible(i) && matches!(lines[i].quantity, crate::quantity::Quantity::Units(_))).collect();
+    let q = |i: usize| i128::from(lines[i].quantity.base());
+    // nets[a]/q(a) < nets[b]/q(b)  ⇔  nets[a]·q(b) < nets[b]·q(a); the sort is stable.
+    order.sort_by(|&a, &b| (nets[a] * q(b)).cmp(&(nets[b] * q(a))));
+    let mut left = units.max(0);
+    let mut out = Vec::new();
+    for i in order {
+        if left == 0 {
+            break;
+        }
+        let f = left.min(lines[i].quantity.base());
+        out.push((i, f));
+        left -= f;
+    }
+    out
 }
 
 /// Step 6 for one line.

@@ -135,7 +135,7 @@ async fn demo_import_check(backend: &str) {
     let check = kopilka(&db, &["check"]);
     assert!(check.status.success(), "{}", stdout(&check));
     let mig = kopilka(&db, &["migrate"]);
-    assert!(mig.status.success() && stdout(&mig).contains("migration 1"), "{}", stdout(&mig));
+    assert!(mig.status.success() && stdout(&mig).contains("migration "), "{}", stdout(&mig));
 }
 
 #[tokio::test]

@@ -28,4 +28,11 @@ impl Limiter {
         entry.1 += 1;
         true
     }
+
+    /// Whether the window for `key` is already full, without counting anything.
+    pub fn peek(&self, key: &str, limit: u32, window_s: i64, now: i64) -> bool {
+        let window = now.div_euclid(window_s);
+        let map = self.windows.lock().expect("limiter");
+        map.get(key).is_some_and(|(w, n)| *w == window && *n >= limit)
+    }
 }

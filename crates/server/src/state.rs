@@ -30,6 +30,8 @@ pub struct Inner {
     pub config: Config,
     pub key_cache: Mutex<HashMap<String, (Instant, Option<Auth>)>>,
     pub programs: Mutex<HashMap<String, (i64, Arc<Program>)>>,
+    /// Compiled campaign sets by tenant, with the generation they were loaded at.
+    pub campaigns: Mutex<HashMap<String, (i64, Arc<kopilka_domain::campaign::CampaignSet>)>>,
     pub limiter: crate::ratelimit::Limiter,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
@@ -48,6 +50,7 @@ impl AppState {
             config,
             key_cache: Mutex::new(HashMap::new()),
             programs: Mutex::new(HashMap::new()),
+            campaigns: Mutex::new(HashMap::new()),
             limiter: crate::ratelimit::Limiter::default(),
             metrics,
         }))

@@ -192,15 +192,18 @@ pub struct Line {
     pub payable_minor: i64,
     pub points_earned: i64,
     pub refunded_base: i64,
+    /// Cashback wallet money spent on the line, and cashback it earned.
+    pub wallet_minor: i64,
+    pub cashback_minor: i64,
 }
 
 /// Insert a receipt's lines, many per statement.
 pub async fn insert_lines(c: &mut Conn, tenant: &str, receipt_pk: &str, lines: &[Line]) -> Result<()> {
-    const COLS: usize = 15;
+    const COLS: usize = 17;
     for chunk in lines.chunks(500) {
         let mut sql = String::from(
             "INSERT INTO receipt_lines (tenant_id, receipt_pk, line_no, sku, name, category, qty_kind, quantity_base, total_minor, discount_minor, \
-             redeemed_minor, points_redeemed, payable_minor, points_earned, refunded_base) VALUES ",
+             redeemed_minor, points_redeemed, payable_minor, points_earned, refunded_base, wallet_minor, cashback_minor) VALUES ",
         );
         for i in 0..chunk.len() {
             let params: Vec<String> = (1..=COLS).map(|k| format!("${}", i * COLS + k)).collect();
@@ -228,7 +231,9 @@ pub async fn insert_lines(c: &mut Conn, tenant: &str, receipt_pk: &str, lines: &
                 .bind(l.points_redeemed)
                 .bind(l.payable_minor)
                 .bind(l.points_earned)
-                .bind(l.refunded_base);
+                .bind(l.refunded_base)
+                .bind(l.wallet_minor)
+                .bind(l.cashback_minor);
         }
         q.execute(&mut *c).await?;
     }
@@ -237,7 +242,7 @@ pub async fn insert_lines(c: &mut Conn, tenant: &str, receipt_pk: &str, lines: &
 
 pub async fn lines(c: &mut Conn, tenant: &str, receipt_pk: &str) -> Result<Vec<Line>> {
     let rows = sqlx::query(
-        "SELECT line_no, sku, name, category, qty_kind, quantity_base, total_minor, discount_minor, redeemed_minor, points_redeemed, payable_minor, points_earned, refunded_base \
+        "SELECT line_no, sku, name, category, qty_kind, quantity_base, total_minor, discount_minor, redeemed_minor, points_redeemed, payable_minor, points_earned, refunded_base, wallet_minor, cashback_minor \
          FROM receipt_lines WHERE tenant_id = $1 AND receipt_pk = $2 ORDER BY line_no",
     )
     .bind(tenant)
@@ -260,6 +265,8 @@ pub async fn lines(c: &mut Conn, tenant: &str, receipt_pk: &str) -> Result<Vec<L
                 payable_minor: col(r, "payable_minor")?,
                 points_earned: col(r, "points_earned")?,
                 refunded_base: col(r, "refunded_base")?,
+                wallet_minor: col(r, "wallet_minor")?,
+                cashback_minor: col(r, "cashback_minor")?,
             })
         })
         .collect()

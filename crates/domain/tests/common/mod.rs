@@ -45,5 +45,5 @@ pub fn input<'a>(
     redeem: RedeemRequest,
     available_points: i64,
 ) -> CalcInput<'a> {
-    CalcInput { program, tier, lines, redeem, available_points }
+    CalcInput { program, tier, lines, redeem, available_points, plan: &[], wallet: RedeemRequest::None, wallet_available: 0 }
 }

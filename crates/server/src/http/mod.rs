@@ -2,6 +2,7 @@
 //! input, call one service function and map the result.
 
 mod admin;
+mod campaigns;
 mod members;
 pub mod openapi;
 mod pos;
@@ -12,7 +13,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 
 /// The largest request body (a member import CSV is the largest expected).
 pub const BODY_LIMIT_BYTES: usize = 8 * 1024 * 1024;
@@ -37,6 +38,20 @@ pub fn router(state: AppState) -> Router {
         .route("/members/{id}/history", get(members::history))
         .route("/members/{id}/adjustments", post(members::adjust))
         .route("/members/{id}/transfers", post(members::transfer))
+        .route("/members/{id}/offers", get(campaigns::member_offers))
+        .route("/members/{id}/segments", get(campaigns::get_segments).put(campaigns::put_segments))
+        .route("/members/{id}/wallet", get(campaigns::wallet))
+        .route("/members/{id}/events", post(campaigns::post_event))
+        .route("/campaigns", post(campaigns::create).get(campaigns::list))
+        .route("/campaigns/{id}", get(campaigns::get).put(campaigns::put).delete(campaigns::archive))
+        .route("/campaigns/{id}/coupons", post(campaigns::create_coupons).get(campaigns::list_coupons))
+        .route("/campaigns/{id}/coupons/import", post(campaigns::import_coupons))
+        .route("/campaigns/{id}/coupons/export", get(campaigns::export_coupons))
+        .route("/coupons/validate", post(campaigns::validate_coupon))
+        .route("/coupons/{id}", delete(campaigns::disable_coupon))
+        .route("/event-types", get(campaigns::list_event_types))
+        .route("/event-types/{type}", put(campaigns::put_event_type))
+        .route("/products", get(campaigns::list_products).put(campaigns::put_products))
         .route("/pos/quote", post(pos::quote))
         .route("/pos/reserve", post(pos::reserve))
         .route("/pos/checkout", post(pos::checkout))

@@ -159,6 +159,7 @@ async fn populate(state: &AppState, admin: &Auth, members_n: usize, receipts_n: 
             member: member.map(MemberRef::Id),
             lines,
             redeem,
+            wallet: RedeemRequest::None,
             coupons: vec![],
             occurred_at: Some(t),
             otp: None,

@@ -229,6 +229,7 @@ impl<'p> Book<'p> {
     pub async fn release_hold(&mut self, tx: &mut Tx, hold: &ledger::Hold, status: &str) -> Fallible<()> {
         self.give_back(tx, &hold.receipt_pk, "hold", hold.points, true, None).await?;
         ledger::end_hold(tx.conn(), &self.tenant, &hold.id, status, self.now).await?;
+        super::offers::release_held(tx, &self.tenant, &hold.receipt_pk, Some(&self.balance.member_id), self.now).await?;
         kopilka_store::receipts::delete_held(tx.conn(), &self.tenant, &hold.receipt_pk).await?;
         Ok(())
     }

@@ -2,11 +2,14 @@
 //! asks for it), and returns the answer or a business error.
 
 pub mod accounts;
+pub mod campaigns;
 pub mod check;
 pub mod demo;
+pub mod events;
 pub mod import;
 pub mod ledger;
 pub mod members;
+pub mod offers;
 pub mod pos;
 pub mod program;
 pub mod refund;

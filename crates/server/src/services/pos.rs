@@ -7,7 +7,7 @@
 
 use super::ledger::{Book, EntryRef, balance_json};
 use super::members::member_not_found;
-use super::{Failure, Fallible, with_retry};
+use super::{Failure, Fallible, offers, with_retry};
 use crate::auth::{Auth, Role};
 use crate::error::{ApiError, ApiResult};
 use crate::input::{Obj, canonical, check, fmt_time, sha256_hex};
@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use kopilka_domain::identity::normalize_phone;
 use kopilka_domain::program::{Program, RedeemAuth};
 use kopilka_domain::quantity::Quantity;
-use kopilka_domain::receipt::{CalcError, CalcInput, LineInput, ReceiptCalc, RedeemRequest, calculate};
+use kopilka_domain::receipt::{CalcError, LineInput, ReceiptCalc, RedeemRequest};
 use kopilka_domain::tiers::tier_for_spend;
 use kopilka_store::ledger::{self, Balance, Hold};
 use kopilka_store::members::{self, By};
@@ -47,6 +47,8 @@ pub struct PosRequest {
     pub member: Option<MemberRef>,
     pub lines: Vec<LineInput>,
     pub redeem: RedeemRequest,
+    /// Cashback wallet money to spend (`redeem_wallet_minor`).
+    pub wallet: RedeemRequest,
     pub coupons: Vec<String>,
     pub occurred_at: Option<i64>,
     pub otp: Option<String>,
@@ -202,6 +204,17 @@ pub fn parse(auth: &Auth, body: Map<String, Value>) -> ApiResult<PosRequest> {
             }
         },
     };
+    let wallet = match o.raw("redeem_wallet_minor") {
+        None => RedeemRequest::None,
+        Some(Value::String(s)) if s == "max" => RedeemRequest::Max,
+        Some(v) => match crate::input::int_value(v, 0, kopilka_domain::INPUT_MAX as i64) {
+            Ok(n) => RedeemRequest::Points(n),
+            Err(e) => {
+                o.err("redeem_wallet_minor", format!("{e}, or \"max\""));
+                RedeemRequest::None
+            }
+        },
+    };
     let coupons: Vec<String> = match o.array("coupons") {
         None => Vec::new(),
         Some(a) => a
@@ -234,6 +247,7 @@ pub fn parse(auth: &Auth, body: Map<String, Value>) -> ApiResult<PosRequest> {
         member,
         lines: lines.unwrap_or_default(),
         redeem,
+        wallet,
         coupons,
         occurred_at,
         otp,
@@ -253,6 +267,10 @@ fn calc_error(e: CalcError) -> ApiError {
         CalcError::RedeemLimitExceeded { requested, limit } => {
             ApiError::rule("redeem_limit_exceeded", format!("{requested} points requested, at most {limit} may pay for this receipt"))
         }
+        CalcError::InsufficientWallet { requested, available } => ApiError::rule(
+            "insufficient_wallet",
+            format!("{requested} requested from the cashback wallet, {available} available"),
+        ),
         CalcError::TooLarge(m) => ApiError::field("items", m),
     }
 }
@@ -276,8 +294,49 @@ fn predict(b: &Balance, spent: i64, earned: i64, o: &Outcome, now: i64, held: i6
     json!({"points": points, "held": held, "pending": pending, "debt": b.debt - paid})
 }
 
+/// The request with catalogue categories filled in for lines sent with a sku and no
+/// category, or None when nothing changes.
+async fn with_catalogue(tx: &mut kopilka_store::Tx, tenant: &str, req: &PosRequest) -> Fallible<Option<PosRequest>> {
+    let skus: Vec<&str> = req.lines.iter().filter(|l| l.category.is_none()).filter_map(|l| l.sku.as_deref()).collect();
+    if skus.is_empty() {
+        return Ok(None);
+    }
+    let cats = kopilka_store::campaigns::product_categories(tx.conn(), tenant, &skus).await?;
+    if cats.is_empty() {
+        return Ok(None);
+    }
+    let mut r = req.clone();
+    for l in &mut r.lines {
+        if l.category.is_none()
+            && let Some(s) = &l.sku
+            && let Some((_, c)) = cats.iter().find(|(k, _)| k == s)
+        {
+            l.category = Some(c.clone());
+        }
+    }
+    Ok(Some(r))
+}
+
+/// What the wallet becomes once this receipt is checked out.
+fn predict_wallet(w: &kopilka_store::campaigns::Wallet, spent: i64, cashback: i64, held: i64) -> Value {
+    let paid = w.debt_minor.min(cashback);
+    let balance = w.balance_minor - spent + cashback - paid;
+    json!({"balance_minor": balance, "held_minor": held, "debt_minor": w.debt_minor - paid, "available_minor": (balance - held).max(0)})
+}
+
+/// Wallet money held by this receipt's own live reserve (it counts as available to it).
+async fn existing_held_wallet(tx: &mut kopilka_store::Tx, tenant: &str, req: &PosRequest) -> Fallible<i64> {
+    let Some(r) = receipts::by_key(tx.conn(), tenant, &req.store_id, &req.till_id, &req.receipt_id).await? else {
+        return Ok(0);
+    };
+    if r.status != "held" || r.body_hash != req.hash {
+        return Ok(0);
+    }
+    Ok(receipts::lines(tx.conn(), tenant, &r.id).await?.iter().map(|l| l.wallet_minor).sum())
+}
+
 fn line_json(l: &kopilka_domain::receipt::LineCalc, sku: &Option<String>) -> Value {
-    json!({
+    let mut v = json!({
         "line_no": l.line_no,
         "sku": sku,
         "quantity": l.quantity,
@@ -288,7 +347,16 @@ fn line_json(l: &kopilka_domain::receipt::LineCalc, sku: &Option<String>) -> Val
         "payable_minor": l.payable_minor,
         "points_earned": l.points_earned,
         "fiscal_splits": l.fiscal_splits,
-    })
+    });
+    // Wallet fields appear only when the wallet was used, so receipts without it keep the
+    // contract's shape exactly.
+    if l.wallet_minor != 0 {
+        v["wallet_minor"] = Value::from(l.wallet_minor);
+    }
+    if l.cashback_minor != 0 {
+        v["cashback_minor"] = Value::from(l.cashback_minor);
+    }
+    v
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -301,9 +369,10 @@ fn answer(
     calc: &ReceiptCalc,
     points_pending: i64,
     balance: Value,
+    offers: (&[Value], &[Value]),
 ) -> Value {
     let lines: Vec<Value> = calc.lines.iter().zip(&req.lines).map(|(l, i)| line_json(l, &i.sku)).collect();
-    json!({
+    let mut v = json!({
         "receipt_id": req.receipt_id,
         "till_id": req.till_id,
         "store_id": req.store_id,
@@ -320,9 +389,16 @@ fn answer(
         "points_pending": points_pending,
         "balance": balance,
         "lines": lines,
-        "applied": [],
-        "not_applied": [],
-    })
+        "applied": offers.0,
+        "not_applied": offers.1,
+    });
+    if calc.wallet_minor != 0 {
+        v["wallet_minor"] = Value::from(calc.wallet_minor);
+    }
+    if calc.cashback_minor != 0 {
+        v["cashback_minor"] = Value::from(calc.cashback_minor);
+    }
+    v
 }
 
 fn lines_for_store(req: &PosRequest, calc: &ReceiptCalc) -> Vec<Line> {
@@ -345,6 +421,8 @@ fn lines_for_store(req: &PosRequest, calc: &ReceiptCalc) -> Vec<Line> {
                 payable_minor: l.payable_minor,
                 points_earned: l.points_earned,
                 refunded_base: 0,
+                wallet_minor: l.wallet_minor,
+                cashback_minor: l.cashback_minor,
             }
         })
         .collect()
@@ -416,6 +494,7 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
                         if let Some(h) = &hold {
                             ledger::end_hold(tx.conn(), tenant, &h.id, "expired", now).await?;
                         }
+                        offers::release_held(&mut tx, tenant, &existing.id, None, now).await?;
                         receipts::delete_held(tx.conn(), tenant, &existing.id).await?;
                     }
                     (Some(old), _) => {
@@ -452,6 +531,15 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
         Some(r) => Some(find_member(tx.conn(), tenant, r).await?),
         None => None,
     };
+    // The product catalogue names the category of a line sent without one.
+    let filled;
+    let req: &PosRequest = match with_catalogue(&mut tx, tenant, req).await? {
+        Some(r) => {
+            filled = r;
+            &filled
+        }
+        None => req,
+    };
     if mode != Mode::Quote {
         // A programme change waits for receipts being posted, and they for it, so that
         // `program_locked` sees every committed receipt.
@@ -472,11 +560,12 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
     if spends && member.is_none() {
         return Err(ApiError::rule("member_required", "points can only be spent by an identified member").into());
     }
-    if !req.coupons.is_empty() {
-        return Err(ApiError::rule("coupon_not_found", format!("coupon {} is not known", req.coupons[0])).into());
+    let wallet_spends = matches!(req.wallet, RedeemRequest::Max) || matches!(req.wallet, RedeemRequest::Points(n) if n > 0);
+    if wallet_spends && member.is_none() {
+        return Err(ApiError::rule("member_required", "the cashback wallet can only be spent by an identified member").into());
     }
     let auth_ok = auth_satisfied(&program, req);
-    if matches!(req.redeem, RedeemRequest::Points(n) if n > 0) && !auth_ok {
+    if (matches!(req.redeem, RedeemRequest::Points(n) if n > 0) || matches!(req.wallet, RedeemRequest::Points(n) if n > 0)) && !auth_ok {
         return Err(redeem_auth_required().into());
     }
 
@@ -508,11 +597,28 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
         None => (None, None),
     };
     let available = book.as_ref().map(|b| b.available(program.redeem.min_balance) + own_hold).unwrap_or(0);
-    let mut calc = calculate(&CalcInput { program: &program, tier, lines: &req.lines, redeem: req.redeem, available_points: available })
-        .map_err(calc_error)?;
-    if calc.points_redeemed > 0 && !auth_ok {
+    // The wallet: locked for writes when it may move; read for a quote.
+    let write = mode != Mode::Quote;
+    let mut wallet = match &member {
+        Some(m) if write && wallet_spends => Some(offers::WalletBook::open(&mut tx, tenant, &m.id).await?),
+        Some(m) if wallet_spends => {
+            let w = kopilka_store::campaigns::wallet(tx.conn(), tenant, &m.id).await?;
+            Some(offers::WalletBook { tenant: tenant.to_owned(), member: m.id.clone(), w })
+        }
+        _ => None,
+    };
+    let own_wallet_hold = if mode == Mode::Quote && wallet_spends { existing_held_wallet(&mut tx, tenant, req).await? } else { 0 };
+    let wallet_available = wallet.as_ref().map(|w| w.available() + own_wallet_hold).unwrap_or(0);
+    let prepared = offers::prepare(state, &mut tx, auth, req, member.as_ref(), &store, &program, tier_code.as_deref(), occurred_at, write).await?;
+    let decision = offers::decide(&program, tier, req, &prepared, &store, occurred_at, available, wallet_available).map_err(calc_error)?;
+    let mut calc = decision.calc;
+    if (calc.points_redeemed > 0 || calc.wallet_minor > 0) && !auth_ok {
         return Err(redeem_auth_required().into());
     }
+    if write && member.is_some() && wallet.is_none() && calc.cashback_minor > 0 {
+        wallet = Some(offers::WalletBook::open(&mut tx, tenant, &member.as_ref().expect("member").id).await?);
+    }
+    let offers_json = (decision.applied.as_slice(), decision.not_applied.as_slice());
     if member.is_none() {
         // Anonymous receipts earn nothing (they still count in analytics).
         calc.points_earned = 0;
@@ -532,7 +638,11 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
                 .map(|b| predict(&b.balance, calc.points_redeemed, calc.points_earned, &outcome, now, b.balance.held - own_hold))
                 .unwrap_or(Value::Null);
             tx.rollback().await?;
-            Ok(answer(req, member_id, "quoted", tier_code.as_deref(), version, &calc, outcome.points_pending, balance))
+            let mut ans = answer(req, member_id, "quoted", tier_code.as_deref(), version, &calc, outcome.points_pending, balance, offers_json);
+            if let Some(w) = &wallet {
+                ans["wallet"] = predict_wallet(&w.w, calc.wallet_minor - own_wallet_hold, calc.cashback_minor, w.w.held_minor - own_wallet_hold);
+            }
+            Ok(ans)
         }
         Mode::Reserve => {
             let pk = new_id();
@@ -542,7 +652,7 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
                 .as_ref()
                 .map(|b| predict(&b.balance, calc.points_redeemed, calc.points_earned, &outcome, now, b.balance.held))
                 .unwrap_or(Value::Null);
-            let mut ans = answer(req, member_id, "held", tier_code.as_deref(), version, &calc, outcome.points_pending, balance);
+            let mut ans = answer(req, member_id, "held", tier_code.as_deref(), version, &calc, outcome.points_pending, balance, offers_json);
             ans["hold_id"] = Value::String(hold_id.clone());
             ans["expires_at"] = Value::String(fmt_time(hold_expires));
             let receipt =
@@ -567,7 +677,12 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
                 b.consume(&mut tx, calc.points_redeemed, "hold", &pk).await?;
                 b.save(&mut tx).await?;
             }
-            let _ = store;
+            offers::record(&mut tx, tenant, &prepared.set, &decision.records, &pk, "held", now).await?;
+            if let Some(mut w) = wallet.take() {
+                w.w.held_minor += calc.wallet_minor;
+                ans["wallet"] = predict_wallet(&w.w, calc.wallet_minor, calc.cashback_minor, w.w.held_minor);
+                w.save(&mut tx).await?;
+            }
             tx.commit().await?;
             Ok(ans)
         }
@@ -592,7 +707,13 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
                 }
                 None => Value::Null,
             };
-            let ans = answer(req, member_id, "committed", tier_code.as_deref(), version, &calc, outcome.points_pending, balance);
+            let mut ans = answer(req, member_id, "committed", tier_code.as_deref(), version, &calc, outcome.points_pending, balance, offers_json);
+            offers::record(&mut tx, tenant, &prepared.set, &decision.records, &pk, "committed", now).await?;
+            if let Some(mut w) = wallet.take() {
+                w.spend(&mut tx, calc.wallet_minor, &req.receipt_id, &pk, occurred_at, now).await?;
+                w.cashback(&mut tx, calc.cashback_minor, &req.receipt_id, &pk, occurred_at, now).await?;
+                ans["wallet"] = offers::wallet_json(&w.save(&mut tx).await?);
+            }
             receipt.answer = ans.to_string();
             receipts::insert(tx.conn(), tenant, &receipt).await?;
             receipts::insert_lines(tx.conn(), tenant, &pk, &lines_for_store(req, &calc)).await?;
@@ -713,6 +834,18 @@ async fn commit_hold(
         None => Value::Null,
     };
     ledger::end_hold(tx.conn(), tenant, &hold_id, "committed", now).await?;
+    offers::commit_held(&mut tx, tenant, &receipt.id).await?;
+    let wallet_minor = ans.get("wallet_minor").and_then(Value::as_i64).unwrap_or(0);
+    let cashback_minor = ans.get("cashback_minor").and_then(Value::as_i64).unwrap_or(0);
+    if let Some(member) = receipt.member_id.clone()
+        && (wallet_minor > 0 || cashback_minor > 0)
+    {
+        let mut w = offers::WalletBook::open(&mut tx, tenant, &member).await?;
+        w.w.held_minor -= wallet_minor;
+        w.spend(&mut tx, wallet_minor, &req.receipt_id, &receipt.id, receipt.occurred_at, now).await?;
+        w.cashback(&mut tx, cashback_minor, &req.receipt_id, &receipt.id, receipt.occurred_at, now).await?;
+        ans["wallet"] = offers::wallet_json(&w.save(&mut tx).await?);
+    }
     ans["status"] = Value::String("committed".into());
     ans["balance"] = balance;
     if let Value::Object(m) = &mut ans {
@@ -783,6 +916,7 @@ async fn cancel_attempt(state: &AppState, auth: &Auth, req: &CancelRequest) -> F
                     if let Some(h) = hold {
                         ledger::end_hold(tx.conn(), tenant, &h.id, "cancelled", now).await?;
                     }
+                    offers::release_held(&mut tx, tenant, &receipt.id, None, now).await?;
                     receipts::delete_held(tx.conn(), tenant, &receipt.id).await?;
                     out["balance"] = Value::Null;
                 }
@@ -840,6 +974,19 @@ async fn void(mut tx: kopilka_store::Tx, tenant: &str, mut receipt: Receipt, pro
             )
             .await?;
         }
+        // The cashback wallet: its cashback must still be there to take back.
+        let lines = receipts::lines(tx.conn(), tenant, &receipt.id).await?;
+        let (spent, cashback): (i64, i64) = (lines.iter().map(|l| l.wallet_minor).sum(), lines.iter().map(|l| l.cashback_minor).sum());
+        if spent > 0 || cashback > 0 {
+            let mut w = offers::WalletBook::open(&mut tx, tenant, &member).await?;
+            if w.available() + spent < cashback {
+                return Err(ApiError::conflict("cancel_not_possible", "the member has already spent this receipt's cashback; use a refund").into());
+            }
+            w.return_spend(&mut tx, spent, &receipt.receipt_id, &receipt.id, now).await?;
+            let short = w.take_back(&mut tx, cashback, &receipt.receipt_id, &receipt.id, now).await?;
+            debug_assert_eq!(short, 0);
+            out["wallet"] = offers::wallet_json(&w.save(&mut tx).await?);
+        }
         if receipt.points_redeemed > 0 {
             let r = EntryRef {
                 receipt_id: Some(receipt.receipt_id.clone()),
@@ -855,6 +1002,7 @@ async fn void(mut tx: kopilka_store::Tx, tenant: &str, mut receipt: Receipt, pro
     } else {
         out["balance"] = Value::Null;
     }
+    offers::release(&mut tx, tenant, &receipt.id, now).await?;
     receipt.status = "cancelled".into();
     receipts::update(tx.conn(), tenant, &receipt).await?;
     out["status"] = Value::String("cancelled".into());

@@ -292,7 +292,40 @@ async fn attempt(state: &AppState, auth: &Auth, req: &RefundRequest) -> Fallible
         balance = balance_json(&saved);
     }
 
+    // The cashback wallet: spent money comes back, earned cashback is taken back by the
+    // same proportions; cashback the member already spent is withheld from the money left
+    // to pay back, and the rest is owed to the wallet.
+    let part = |x: i64, q: i64, k: i64| if q > 0 { ((i128::from(x) * i128::from(k)) / i128::from(q)) as i64 } else { 0 };
+    let (mut wallet_returned, mut cashback_reversed) = (0i64, 0i64);
+    for (i, k) in &wanted {
+        let l = &lines[*i];
+        wallet_returned += part(l.wallet_minor, l.quantity_base, l.refunded_base + k) - part(l.wallet_minor, l.quantity_base, l.refunded_base);
+        cashback_reversed += part(l.cashback_minor, l.quantity_base, l.refunded_base + k) - part(l.cashback_minor, l.quantity_base, l.refunded_base);
+    }
+    let mut wallet_json = None;
+    if let Some(member) = receipt.member_id.clone()
+        && (wallet_returned > 0 || cashback_reversed > 0)
+    {
+        let mut w = super::offers::WalletBook::open(&mut tx, tenant, &member).await?;
+        w.return_spend(&mut tx, wallet_returned, &receipt.receipt_id, &refund_pk, now).await?;
+        let short = w.take_back(&mut tx, cashback_reversed, &receipt.receipt_id, &refund_pk, now).await?;
+        if short > 0 {
+            let left: Vec<i128> = money.iter().zip(&withheld).map(|(m, w)| i128::from(m - w)).collect();
+            let take = i128::from(short).min(left.iter().sum());
+            let extra = kopilka_domain::money::spread(take, &left, Some(&left));
+            for (w, e) in withheld.iter_mut().zip(&extra) {
+                *w += *e as i64;
+            }
+            w.settle_debt(&mut tx, take as i64, &receipt.receipt_id, &refund_pk, now).await?;
+        }
+        wallet_json = Some(super::offers::wallet_json(&w.save(&mut tx).await?));
+    }
+
     // Record the refund on the lines and the receipt.
+    for (i, k) in &wanted {
+        let l = &lines[*i];
+        super::offers::refund_line(&mut tx, tenant, &receipt.id, l.line_no, l.quantity_base, l.refunded_base, l.refunded_base + k, now).await?;
+    }
     let mut out_lines = Vec::new();
     for (n, (i, k)) in wanted.iter().enumerate() {
         let l = &lines[*i];
@@ -305,6 +338,9 @@ async fn attempt(state: &AppState, auth: &Auth, req: &RefundRequest) -> Fallible
         l.refunded_base + extra >= l.quantity_base
     });
     receipt.status = if all_done { "refunded".into() } else { "partially_refunded".into() };
+    if all_done {
+        super::offers::refunded_in_full(&mut tx, tenant, &receipt.id).await?;
+    }
     receipt.refunded_payable_minor += money_total;
     receipts::update(tx.conn(), tenant, &receipt).await?;
     let withheld_total: i64 = withheld.iter().sum();
@@ -321,6 +357,12 @@ async fn attempt(state: &AppState, auth: &Auth, req: &RefundRequest) -> Fallible
         "lines": out_lines,
         "balance": balance,
     });
+    let mut answer = answer;
+    if let Some(w) = wallet_json {
+        answer["wallet_returned_minor"] = Value::from(wallet_returned);
+        answer["cashback_reversed_minor"] = Value::from(cashback_reversed);
+        answer["wallet"] = w;
+    }
     receipts::insert_refund(
         tx.conn(),
         tenant,

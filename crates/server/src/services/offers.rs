@@ -1,0 +1,578 @@
+//! Campaigns at the till: which apply to a receipt, within their budgets and coupons, what
+//! they give, and the records that let a hold, a void or a refund give it all back. Also
+//! the cashback wallet's movements.
+//!
+//! Lock order inside a till transaction: receipt, tenant (shared), member balance, member
+//! wallet, coupons (by code), campaign usage rows (by campaign id).
+
+use super::pos::PosRequest;
+use super::{Failure, Fallible};
+use crate::error::ApiError;
+use crate::state::AppState;
+use kopilka_domain::campaign::{self as engine, CampaignSet, Ctx, MemberFacts, Reason};
+use kopilka_domain::program::Program;
+use kopilka_domain::receipt::{CalcError, CalcInput, ReceiptCalc, RedeemRequest, calculate};
+use kopilka_store::campaigns::{self as store, Coupon, ReceiptCampaign, Usage, Wallet, WalletEntry};
+use kopilka_store::members::Member;
+use kopilka_store::tenants::Store;
+use kopilka_store::{Tx, new_id};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Everything read from the database that the (synchronous) decision needs.
+pub struct Prepared {
+    pub set: Arc<CampaignSet>,
+    pub facts: Option<MemberFacts>,
+    /// Valid coupons presented, by campaign id.
+    pub coupons: HashMap<String, Coupon>,
+    /// Campaigns that must not apply, by campaign id (invalid coupon, budget spent).
+    pub blocked: HashMap<String, Reason>,
+    /// Budget usage so far (total, member) of budget-limited candidates.
+    pub usage: HashMap<String, (Usage, Usage)>,
+    pub local: chrono::NaiveDateTime,
+}
+
+/// What the campaigns did to a receipt.
+pub struct Decision {
+    pub calc: ReceiptCalc,
+    pub applied: Vec<Value>,
+    pub not_applied: Vec<Value>,
+    pub records: Vec<ReceiptCampaign>,
+}
+
+fn ctx<'a>(
+    program: &'a Program,
+    req: &PosRequest,
+    p: &'a Prepared,
+    tier: Option<&'a str>,
+    store: &'a Store,
+    at: i64,
+) -> Ctx<'a> {
+    let mut c = Ctx::new(program, &req.lines, p.facts.as_ref(), tier, &store.id, &store.code, p.local, at);
+    c.coupons = p.coupons.keys().cloned().chain(p.blocked.keys().filter(|k| k.starts_with("coupon:")).map(|k| k[7..].to_owned())).collect();
+    c
+}
+
+/// Read what the campaigns need: the set, the member's facts, the presented coupons and
+/// the budgets of the candidates. In a write transaction (`write`), coupon and usage rows
+/// are locked until commit.
+#[allow(clippy::too_many_arguments)]
+pub async fn prepare(
+    state: &AppState,
+    tx: &mut Tx,
+    auth: &crate::auth::Auth,
+    req: &PosRequest,
+    member: Option<&Member>,
+    store: &Store,
+    program: &Program,
+    tier: Option<&str>,
+    at: i64,
+    write: bool,
+) -> Fallible<Prepared> {
+    let tenant = auth.tenant_id.as_str();
+    let set = super::campaigns::current(state, tx.conn(), tenant).await?;
+    let tz: chrono_tz::Tz = store.time_zone.parse().unwrap_or_else(|_| program.tz());
+    let local = chrono::DateTime::from_timestamp(at, 0).unwrap_or_default().with_timezone(&tz).naive_local();
+    let facts = match member {
+        None => None,
+        Some(m) if set.campaigns.is_empty() => Some(MemberFacts { id: m.id.clone(), enrolled_at: m.created_at, ..MemberFacts::default() }),
+        Some(m) => {
+            let attributes = match store::attributes(tx.conn(), tenant, &m.id).await? {
+                Some(s) => serde_json::from_str(&s).unwrap_or_default(),
+                None => serde_json::Map::new(),
+            };
+            Some(MemberFacts {
+                id: m.id.clone(),
+                tags: store::tags(tx.conn(), tenant, &m.id).await?,
+                attributes,
+                enrolled_at: m.created_at,
+                birthday: m.birthday.as_deref().and_then(|b| chrono::NaiveDate::parse_from_str(b, "%Y-%m-%d").ok()),
+                purchases: store::purchases(tx.conn(), tenant, &m.id).await?,
+                stamps: store::stamps_of(tx.conn(), tenant, &m.id).await?.into_iter().collect(),
+            })
+        }
+    };
+    let lock = if write { tx.for_update() } else { "" };
+    let mut p = Prepared { set: set.clone(), facts, coupons: HashMap::new(), blocked: HashMap::new(), usage: HashMap::new(), local };
+
+    // Coupons, in code order (the lock order).
+    let mut codes: Vec<(usize, String)> = req.coupons.iter().enumerate().map(|(i, c)| (i, super::campaigns::normalize_code(c))).collect();
+    codes.sort_by(|a, b| a.1.cmp(&b.1));
+    for (i, code) in codes {
+        if super::campaigns::unknown_codes_exhausted(state, auth) {
+            return Err(ApiError::rate_limited().into());
+        }
+        let Some(k) = store::coupon_by_code(tx.conn(), tenant, &code, lock).await? else {
+            super::campaigns::note_unknown_code(state, auth)?;
+            return Err(ApiError::rule("coupon_not_found", format!("coupon {} is not known", req.coupons[i])).into());
+        };
+        if p.coupons.contains_key(&k.campaign_id) || p.blocked.contains_key(&format!("coupon:{}", k.campaign_id)) {
+            return Err(ApiError::field(format!("coupons[{i}]"), "another coupon of the same campaign is on this receipt").into());
+        }
+        match coupon_problem(tx, tenant, &set, &k, member.map(|m| m.id.as_str()), at).await? {
+            None => {
+                p.coupons.insert(k.campaign_id.clone(), k);
+            }
+            Some(r) => {
+                p.blocked.insert(format!("coupon:{}", k.campaign_id), r);
+            }
+        }
+    }
+
+    // Budgets of the candidates that have one, in campaign id order (the lock order).
+    let mut limited: Vec<String> = {
+        let c = ctx(program, req, &p, tier, store, at);
+        set.candidates(&c).into_iter().map(|i| &set.campaigns[i]).filter(|k| k.spec.budget.is_limited()).map(|k| k.id.clone()).collect()
+    };
+    limited.sort();
+    for id in limited {
+        let m = member.map(|m| m.id.as_str());
+        if write {
+            store::ensure_usage(tx.conn(), tenant, &id, m).await?;
+        }
+        let u = store::usage(tx.conn(), tenant, &id, m, lock).await?;
+        p.usage.insert(id, u);
+    }
+    Ok(p)
+}
+
+/// Why a known coupon cannot be used now, if it cannot.
+async fn coupon_problem(tx: &mut Tx, tenant: &str, set: &CampaignSet, k: &Coupon, member: Option<&str>, at: i64) -> Fallible<Option<Reason>> {
+    let code = k.code.clone();
+    let live = set.by_id(&k.campaign_id).is_some_and(|c| c.spec.status == engine::Status::Active);
+    Ok(if k.status != "active" || !live {
+        Some(Reason::CouponInactive { code })
+    } else if k.expires_at.is_some_and(|t| t <= at) {
+        Some(Reason::CouponExpired { code })
+    } else if k.starts_at.is_some_and(|t| t > at) {
+        Some(Reason::CouponNotYetValid { code })
+    } else if k.max_uses.is_some_and(|m| k.uses >= m) {
+        Some(Reason::CouponUsedUp { code })
+    } else if (k.member_id.is_some() || k.per_member_limit.is_some()) && member.is_none() {
+        Some(Reason::CouponNeedsMember { code })
+    } else if k.member_id.as_deref().is_some_and(|m| Some(m) != member) {
+        Some(Reason::CouponNotForMember { code })
+    } else if let (Some(limit), Some(m)) = (k.per_member_limit, member)
+        && store::coupon_member_uses(tx.conn(), tenant, &k.id, m).await? >= limit
+    {
+        Some(Reason::CouponMemberLimit { code })
+    } else {
+        None
+    })
+}
+
+/// Validate a coupon outside a receipt (the validation endpoint).
+pub async fn validate_coupon(state: &AppState, auth: &crate::auth::Auth, code: &str, member: Option<&str>) -> Result<Value, ApiError> {
+    let tenant = auth.tenant_id.as_str();
+    if super::campaigns::unknown_codes_exhausted(state, auth) {
+        return Err(ApiError::rate_limited());
+    }
+    let mut tx = state.db.begin_read().await?;
+    let code = super::campaigns::normalize_code(code);
+    let Some(k) = store::coupon_by_code(tx.conn(), tenant, &code, "").await? else {
+        super::campaigns::note_unknown_code(state, auth)?;
+        return Ok(json!({"code": code, "valid": false, "reason_code": "coupon_not_found", "reason": "coupon not found"}));
+    };
+    let (_, program) = super::program::current(state, tx.conn(), tenant).await?;
+    let set = super::campaigns::current(state, tx.conn(), tenant).await?;
+    let problem = coupon_problem(&mut tx, tenant, &set, &k, member, kopilka_store::now_s()).await.map_err(|e| match e {
+        Failure::Api(a) => a,
+        Failure::Store(s) => s.into(),
+    })?;
+    tx.rollback().await?;
+    let campaign = set.by_id(&k.campaign_id);
+    let mut out = json!({
+        "code": k.code, "valid": problem.is_none(), "coupon_id": k.id, "campaign_id": k.campaign_id,
+        "campaign_name": campaign.map(|c| c.spec.name.clone()), "uses": k.uses, "max_uses": k.max_uses,
+        "expires_at": crate::input::fmt_time_opt(k.expires_at),
+    });
+    if let Some(r) = problem {
+        out["reason_code"] = Value::String(r.code().into());
+        out["reason"] = Value::String(r.text(program.language, &program.currency));
+    }
+    Ok(out)
+}
+
+/// Decide the campaigns and compute the receipt. Campaigns whose budget the result would
+/// pass, or that would give nothing, are blocked and the receipt computed again.
+#[allow(clippy::too_many_arguments)]
+pub fn decide(
+    program: &Program,
+    tier_row: Option<&kopilka_domain::program::Tier>,
+    req: &PosRequest,
+    p: &Prepared,
+    store: &Store,
+    at: i64,
+    available: i64,
+    wallet_available: i64,
+) -> Result<Decision, CalcError> {
+    let tier = tier_row.map(|t| t.code.as_str());
+    let c = ctx(program, req, p, tier, store, at);
+    let set = &p.set;
+    let mut blocked: HashMap<usize, Reason> = HashMap::new();
+    for (i, k) in set.campaigns.iter().enumerate() {
+        if let Some(r) = p.blocked.get(&format!("coupon:{}", k.id)).or_else(|| p.blocked.get(&k.id)) {
+            blocked.insert(i, r.clone());
+        }
+    }
+    let input = |plan: &[kopilka_domain::receipt::PlannedCampaign], redeem: RedeemRequest| {
+        calculate(&CalcInput {
+            program,
+            tier: tier_row,
+            lines: &req.lines,
+            redeem,
+            available_points: available,
+            plan,
+            wallet: if redeem == RedeemRequest::None { RedeemRequest::None } else { req.wallet },
+            wallet_available,
+        })
+    };
+    let mut redeem = req.redeem;
+    let (verdict, calc) = loop {
+        let verdict = engine::evaluate(set, &c, &blocked);
+        let calc = match input(&verdict.plan, redeem) {
+            Ok(calc) => calc,
+            // Spending limits depend on the discounts; settle the campaigns without
+            // spending first (blocking only lowers discounts, so the limit only rises).
+            Err(CalcError::InsufficientPoints { .. } | CalcError::RedeemLimitExceeded { .. } | CalcError::InsufficientWallet { .. })
+                if redeem != RedeemRequest::None =>
+            {
+                redeem = RedeemRequest::None;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let mut changed = false;
+        for (pc, amt) in verdict.plan.iter().zip(&calc.campaigns) {
+            let k = &set.campaigns[pc.index];
+            let stamps = k.stamp_every().map(|(_, t)| engine::stamp_units(&c, &selector_mask(&c, t))).unwrap_or(0);
+            if amt.is_empty() && stamps == 0 {
+                blocked.insert(pc.index, Reason::NothingQualifies);
+                changed = true;
+                continue;
+            }
+            if let Some((total, mine)) = p.usage.get(&k.id) {
+                let b = &k.spec.budget;
+                let money = amt.discount_minor + amt.cashback_minor;
+                let over = |u: &Usage, pts: Option<i64>, mon: Option<i64>, uses: Option<i64>| {
+                    pts.is_some_and(|l| u.points + amt.points > l)
+                        || mon.is_some_and(|l| u.money_minor + money > l)
+                        || uses.is_some_and(|l| u.uses + 1 > l)
+                };
+                if over(total, b.points, b.money_minor, b.uses) {
+                    blocked.insert(pc.index, Reason::BudgetSpent);
+                    changed = true;
+                } else if b.has_per_member() && c.member.is_some() && over(mine, b.per_member_points, b.per_member_money_minor, b.per_member_uses) {
+                    blocked.insert(pc.index, Reason::MemberLimitReached);
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            if redeem != req.redeem {
+                // Campaigns are settled; now the real spending (its errors are the answer).
+                redeem = req.redeem;
+                let calc = input(&verdict.plan, redeem)?;
+                break (verdict, calc);
+            }
+            break (verdict, calc);
+        }
+    };
+
+    let lang = program.language;
+    let mut applied = Vec::new();
+    let mut records = Vec::new();
+    for (pc, amt) in verdict.plan.iter().zip(&calc.campaigns) {
+        let k = &set.campaigns[pc.index];
+        let coupon = p.coupons.get(&k.id);
+        let mut a = json!({
+            "campaign_id": k.id, "code": k.spec.code, "name": k.spec.name,
+            "discount_minor": amt.discount_minor, "points": amt.points, "cashback_minor": amt.cashback_minor,
+        });
+        if amt.free_units > 0 {
+            a["free_units"] = Value::from(amt.free_units);
+        }
+        if let Some(cp) = coupon {
+            a["coupon"] = Value::String(cp.code.clone());
+        }
+        let (mut every, mut stamp_lines) = (0, Vec::new());
+        if let Some((n, target)) = k.stamp_every() {
+            every = n;
+            let mask = selector_mask(&c, target);
+            let units = engine::stamp_units(&c, &mask);
+            let before = c.member.and_then(|m| m.stamps.get(&k.id).copied()).unwrap_or(0);
+            let after = before + units - n * amt.free_units;
+            a["stamps"] = json!({"every": n, "before": before, "added": units, "free_units": amt.free_units, "after": after});
+            for (i, l) in c.lines.iter().enumerate() {
+                let counted = mask[i] && l.counted && l.discountable;
+                let free = amt.free_by_line.iter().filter(|(j, _)| *j == i).map(|(_, f)| *f).sum::<i64>();
+                if counted {
+                    stamp_lines.push(json!([req.lines[i].line_no, (l.milli / 1000) as i64, free]));
+                }
+            }
+        }
+        applied.push(a);
+        records.push(ReceiptCampaign {
+            receipt_pk: String::new(),
+            campaign_id: k.id.clone(),
+            member_id: c.member.map(|m| m.id.clone()).unwrap_or_default(),
+            coupon_id: coupon.map(|cp| cp.id.clone()),
+            points: amt.points,
+            money_minor: amt.discount_minor + amt.cashback_minor,
+            stamps_every: every,
+            stamp_lines: Value::Array(stamp_lines).to_string(),
+            status: String::new(),
+            created_at: 0,
+        });
+    }
+    let misses = verdict.misses;
+    let not_applied = misses
+        .iter()
+        .filter(|(_, m)| !m.reasons.is_empty())
+        .take(engine::MAX_MISSES)
+        .map(|(i, m)| {
+            let k = &set.campaigns[*i];
+            json!({"campaign_id": k.id, "code": k.spec.code, "name": k.spec.name,
+                   "reason_code": m.reasons[0].code(), "reason": m.text(lang, &program.currency)})
+        })
+        .collect();
+    Ok(Decision { calc, applied, not_applied, records })
+}
+
+fn selector_mask(c: &Ctx<'_>, s: &engine::Selector) -> Vec<bool> {
+    let cats: Vec<String> = s.categories.iter().map(|x| x.to_lowercase()).collect();
+    c.lines
+        .iter()
+        .map(|l| {
+            (cats.is_empty() && s.skus.is_empty())
+                || l.category.as_ref().is_some_and(|x| cats.contains(x))
+                || l.sku.as_ref().is_some_and(|x| s.skus.contains(x))
+        })
+        .collect()
+}
+
+/// Write what the campaigns gave: per-receipt records, budget usage, coupon uses and
+/// stamps. `status` is `held` (a reserve) or `committed`.
+pub async fn record(tx: &mut Tx, tenant: &str, set: &CampaignSet, records: &[ReceiptCampaign], receipt_pk: &str, status: &str, now: i64) -> Fallible<()> {
+    for r in records {
+        let mut r = r.clone();
+        r.receipt_pk = receipt_pk.to_owned();
+        r.status = status.to_owned();
+        r.created_at = now;
+        store::insert_receipt_campaign(tx.conn(), tenant, &r).await?;
+        let member = (!r.member_id.is_empty()).then_some(r.member_id.as_str());
+        if set.by_id(&r.campaign_id).is_some_and(|k| k.spec.budget.is_limited()) {
+            store::add_usage(tx.conn(), tenant, &r.campaign_id, member, Usage { points: r.points, money_minor: r.money_minor, uses: 1 }).await?;
+        }
+        if let Some(cp) = &r.coupon_id {
+            store::add_coupon_uses(tx.conn(), tenant, cp, 1).await?;
+        }
+        if let Some(m) = member
+            && r.stamps_every > 0
+        {
+            let delta: i64 = stamp_lines(&r).iter().map(|(_, units, free)| units - r.stamps_every * free).sum();
+            store::add_stamps(tx.conn(), tenant, m, &r.campaign_id, delta, now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// (line_no, stamp units, free units) of a stamp-card record.
+pub fn stamp_lines(r: &ReceiptCampaign) -> Vec<(i64, i64, i64)> {
+    serde_json::from_str::<Vec<(i64, i64, i64)>>(&r.stamp_lines).unwrap_or_default()
+}
+
+/// A held receipt was checked out: its records become committed.
+pub async fn commit_held(tx: &mut Tx, tenant: &str, receipt_pk: &str) -> Fallible<()> {
+    for r in store::receipt_campaigns(tx.conn(), tenant, receipt_pk).await? {
+        if r.status == "held" {
+            store::set_receipt_campaign_status(tx.conn(), tenant, receipt_pk, &r.campaign_id, "committed").await?;
+        }
+    }
+    Ok(())
+}
+
+/// Give back everything a receipt's campaigns took: budget usage, coupon uses, stamps.
+/// Used when a hold ends and when a receipt is voided.
+pub async fn release(tx: &mut Tx, tenant: &str, receipt_pk: &str, now: i64) -> Fallible<()> {
+    for r in store::receipt_campaigns(tx.conn(), tenant, receipt_pk).await? {
+        if r.status != "held" && r.status != "committed" {
+            continue;
+        }
+        store::set_receipt_campaign_status(tx.conn(), tenant, receipt_pk, &r.campaign_id, "released").await?;
+        let member = (!r.member_id.is_empty()).then_some(r.member_id.as_str());
+        store::sub_usage(tx.conn(), tenant, &r.campaign_id, member, Usage { points: r.points, money_minor: r.money_minor, uses: 1 }).await?;
+        if let Some(cp) = &r.coupon_id {
+            store::add_coupon_uses(tx.conn(), tenant, cp, -1).await?;
+        }
+        if let Some(m) = member
+            && r.stamps_every > 0
+        {
+            let delta: i64 = stamp_lines(&r).iter().map(|(_, units, free)| units - r.stamps_every * free).sum();
+            store::add_stamps(tx.conn(), tenant, m, &r.campaign_id, -delta, now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A refund of `k_before → k_after` units (base) of line `line_no` (quantity `q`): take
+/// back the stamps those units earned and give back the free units they used, by the
+/// same cumulative floor proportions as points. When the receipt is now refunded in full,
+/// its coupon uses are given back too.
+pub async fn refund_line(tx: &mut Tx, tenant: &str, receipt_pk: &str, line_no: i64, q: i64, k_before: i64, k_after: i64, now: i64) -> Fallible<()> {
+    if q <= 0 {
+        return Ok(());
+    }
+    for r in store::receipt_campaigns(tx.conn(), tenant, receipt_pk).await? {
+        if r.status != "committed" || r.stamps_every == 0 || r.member_id.is_empty() {
+            continue;
+        }
+        for (ln, units, free) in stamp_lines(&r) {
+            if ln != line_no {
+                continue;
+            }
+            let part = |x: i64, k: i64| ((i128::from(x) * i128::from(k)) / i128::from(q)) as i64;
+            let units_back = part(units, k_after) - part(units, k_before);
+            let free_back = part(free, k_after) - part(free, k_before);
+            let delta = -units_back + r.stamps_every * free_back;
+            if delta != 0 {
+                store::add_stamps(tx.conn(), tenant, &r.member_id, &r.campaign_id, delta, now).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The receipt is now refunded in full: its coupons may be used again.
+pub async fn refunded_in_full(tx: &mut Tx, tenant: &str, receipt_pk: &str) -> Fallible<()> {
+    for r in store::receipt_campaigns(tx.conn(), tenant, receipt_pk).await? {
+        if r.status == "committed" {
+            store::set_receipt_campaign_status(tx.conn(), tenant, receipt_pk, &r.campaign_id, "refunded").await?;
+            if let Some(cp) = &r.coupon_id {
+                store::add_coupon_uses(tx.conn(), tenant, cp, -1).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- the cashback wallet
+
+/// A member's wallet inside a transaction.
+pub struct WalletBook {
+    pub tenant: String,
+    pub member: String,
+    pub w: Wallet,
+}
+
+impl WalletBook {
+    pub async fn open(tx: &mut Tx, tenant: &str, member: &str) -> Fallible<WalletBook> {
+        let w = store::lock_wallet(tx, tenant, member).await?;
+        Ok(WalletBook { tenant: tenant.to_owned(), member: member.to_owned(), w })
+    }
+
+    pub fn available(&self) -> i64 {
+        (self.w.balance_minor - self.w.held_minor).max(0)
+    }
+
+    async fn entry(&mut self, tx: &mut Tx, kind: &str, amount: i64, receipt_id: Option<&str>, ref_id: &str, reason: Option<&str>, at: i64, now: i64) -> Fallible<()> {
+        self.w.seq += 1;
+        store::insert_wallet_entry(
+            tx.conn(),
+            &self.tenant,
+            &WalletEntry {
+                id: new_id(),
+                member_id: self.member.clone(),
+                seq: self.w.seq,
+                kind: kind.into(),
+                amount_minor: amount,
+                receipt_id: receipt_id.map(str::to_owned),
+                ref_id: Some(ref_id.to_owned()),
+                reason: reason.map(str::to_owned),
+                occurred_at: at,
+                created_at: now,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Spend wallet money on a receipt (`spend`, negative).
+    pub async fn spend(&mut self, tx: &mut Tx, amount: i64, receipt_id: &str, pk: &str, at: i64, now: i64) -> Fallible<()> {
+        if amount > 0 {
+            self.w.balance_minor -= amount;
+            self.entry(tx, "spend", -amount, Some(receipt_id), pk, None, at, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Cashback earned: pays wallet debt first, the rest is credited. The entry carries
+    /// the whole amount (entries sum to balance − debt).
+    pub async fn cashback(&mut self, tx: &mut Tx, amount: i64, receipt_id: &str, pk: &str, at: i64, now: i64) -> Fallible<()> {
+        if amount > 0 {
+            let paid = self.w.debt_minor.min(amount);
+            self.w.debt_minor -= paid;
+            self.w.balance_minor += amount - paid;
+            self.entry(tx, "cashback", amount, Some(receipt_id), pk, None, at, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Money spent on a receipt comes back (refund or void).
+    pub async fn return_spend(&mut self, tx: &mut Tx, amount: i64, receipt_id: &str, ref_id: &str, now: i64) -> Fallible<()> {
+        if amount > 0 {
+            self.w.balance_minor += amount;
+            self.entry(tx, "return_spend", amount, Some(receipt_id), ref_id, None, now, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Take back cashback: what the available balance covers; the rest is returned as the
+    /// shortfall for the caller to withhold or record as debt.
+    pub async fn take_back(&mut self, tx: &mut Tx, amount: i64, receipt_id: &str, ref_id: &str, now: i64) -> Fallible<i64> {
+        if amount <= 0 {
+            return Ok(0);
+        }
+        let taken = amount.min(self.available());
+        self.w.balance_minor -= taken;
+        let shortfall = amount - taken;
+        self.w.debt_minor += shortfall;
+        self.entry(tx, "reverse_cashback", -amount, Some(receipt_id), ref_id, None, now, now).await?;
+        Ok(shortfall)
+    }
+
+    /// Withheld money settles part of the wallet debt just created (an entry of its own).
+    pub async fn settle_debt(&mut self, tx: &mut Tx, amount: i64, receipt_id: &str, ref_id: &str, now: i64) -> Fallible<()> {
+        if amount > 0 {
+            self.w.debt_minor -= amount;
+            self.entry(tx, "withheld", amount, Some(receipt_id), ref_id, Some("withheld from the refund"), now, now).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn save(self, tx: &mut Tx) -> Fallible<Wallet> {
+        store::save_wallet(tx.conn(), &self.tenant, &self.member, &self.w).await?;
+        Ok(self.w)
+    }
+}
+
+pub fn wallet_json(w: &Wallet) -> Value {
+    json!({"balance_minor": w.balance_minor, "held_minor": w.held_minor, "debt_minor": w.debt_minor,
+           "available_minor": (w.balance_minor - w.held_minor).max(0)})
+}
+
+/// A hold ended (expired or cancelled) or a held receipt is dropped: give back the
+/// campaigns' usage and the wallet money it held.
+pub async fn release_held(tx: &mut Tx, tenant: &str, receipt_pk: &str, member: Option<&str>, now: i64) -> Fallible<()> {
+    release(tx, tenant, receipt_pk, now).await?;
+    if let Some(m) = member {
+        let held: i64 = kopilka_store::receipts::lines(tx.conn(), tenant, receipt_pk).await?.iter().map(|l| l.wallet_minor).sum();
+        if held > 0 {
+            let mut wb = WalletBook::open(tx, tenant, m).await?;
+            wb.w.held_minor -= held;
+            wb.save(tx).await?;
+        }
+    }
+    Ok(())
+}
