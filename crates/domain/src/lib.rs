@@ -10,6 +10,7 @@ pub mod program;
 pub mod quantity;
 pub mod receipt;
 pub mod refund;
+pub mod rewards;
 pub mod tiers;
 
 /// Largest magnitude of any amount or quantity in a request (10^12).

@@ -5,6 +5,7 @@ mod admin;
 mod members;
 pub mod openapi;
 mod pos;
+mod rewards;
 
 use crate::error::{ApiError, REQUEST_ID};
 use crate::state::AppState;
@@ -37,6 +38,15 @@ pub fn router(state: AppState) -> Router {
         .route("/members/{id}/history", get(members::history))
         .route("/members/{id}/adjustments", post(members::adjust))
         .route("/members/{id}/transfers", post(members::transfer))
+        .route("/members/{id}/rewards", get(rewards::member_catalogue))
+        .route("/members/{id}/rewards/{reward_id}/redeem", post(rewards::redeem))
+        .route("/rewards", post(rewards::create).get(rewards::list))
+        .route("/rewards/{id}", get(rewards::get).put(rewards::replace).delete(rewards::archive))
+        .route("/reward-redemptions", get(rewards::list_redemptions))
+        .route("/reward-redemptions/lookup", post(rewards::lookup))
+        .route("/reward-redemptions/{id}", get(rewards::get_redemption))
+        .route("/reward-redemptions/{id}/fulfil", post(rewards::fulfil))
+        .route("/reward-redemptions/{id}/cancel", post(rewards::cancel))
         .route("/pos/quote", post(pos::quote))
         .route("/pos/reserve", post(pos::reserve))
         .route("/pos/checkout", post(pos::checkout))

@@ -10,6 +10,7 @@ pub mod members;
 pub mod pos;
 pub mod program;
 pub mod refund;
+pub mod rewards;
 pub mod templates;
 
 use crate::error::ApiError;
