@@ -40,6 +40,20 @@ fn is_code(s: &Value) -> bool {
     s.as_str().is_some_and(|c| c.len() == 12 && c.bytes().all(|b| b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ".contains(&b)))
 }
 
+/// Every reward's `redeemed_count` equals its redemptions that are not cancelled, and
+/// `stock_left` follows from it.
+async fn assert_rewards_consistent(app: &TestApp, admin: &str) {
+    let (_, rewards) = app.get(admin, "/api/v1/rewards?include_archived=true&limit=500").await;
+    for w in rewards["rewards"].as_array().expect("rewards") {
+        let (_, reds) = app.get(admin, &format!("/api/v1/reward-redemptions?reward_id={}&limit=500", w["id"].as_str().unwrap())).await;
+        let live = reds["redemptions"].as_array().expect("redemptions").iter().filter(|x| x["status"] != "cancelled").count() as i64;
+        assert_eq!(w["redeemed_count"].as_i64(), Some(live), "{w}");
+        if let Some(stock) = w["stock"].as_i64() {
+            assert_eq!(w["stock_left"].as_i64(), Some((stock - live).max(0)), "{w}");
+        }
+    }
+}
+
 both!(reward_crud_and_validation, |app: TestApp| async move {
     let t = app.tenant("Shop").await;
     let v = reward(
@@ -245,6 +259,7 @@ both!(redeem_debits_points_and_issues_a_code, |app: TestApp| async move {
     let (_, audit) = app.get(&t.admin, "/api/v1/audit").await;
     assert!(audit.to_string().contains("reward.redeem"), "{audit}");
     app.assert_ledger_consistent(&t).await;
+    assert_rewards_consistent(&app, &t.admin).await;
 });
 
 both!(redeem_is_idempotent_on_redemption_id, |app: TestApp| async move {
@@ -277,6 +292,7 @@ both!(redeem_is_idempotent_on_redemption_id, |app: TestApp| async move {
     assert_eq!(s, 201);
     assert_eq!(app.balance(&t.admin, &m).await["points"], 800);
     app.assert_ledger_consistent(&t).await;
+    assert_rewards_consistent(&app, &t.admin).await;
 });
 
 both!(every_reason_a_member_cannot_redeem, |app: TestApp| async move {
@@ -364,6 +380,7 @@ both!(every_reason_a_member_cannot_redeem, |app: TestApp| async move {
     assert_eq!(entry(&cat, &once)["reason"], "needs 50 more points");
     assert_error(&app.get(&t.admin, "/api/v1/members/nobody/rewards").await, 404, "not_found");
     app.assert_ledger_consistent(&t).await;
+    assert_rewards_consistent(&app, &t.admin).await;
 });
 
 /// Send `n` redemptions at once; answers (status, body).
@@ -419,6 +436,7 @@ both!(concurrent_redemptions_never_oversell_stock, |app: TestApp| async move {
     let (_, r) = app.put(&t.admin, &format!("/api/v1/rewards/{w}"), put).await;
     assert_eq!(r["stock_left"], 1);
     app.assert_ledger_consistent(&t).await;
+    assert_rewards_consistent(&app, &t.admin).await;
 });
 
 both!(concurrent_redemptions_never_overspend_points, |app: TestApp| async move {
@@ -448,6 +466,7 @@ both!(concurrent_redemptions_never_overspend_points, |app: TestApp| async move {
     let (_, r) = app.get(&t.admin, &format!("/api/v1/rewards/{w}")).await;
     assert_eq!(r["redeemed_count"], 3);
     app.assert_ledger_consistent(&t).await;
+    assert_rewards_consistent(&app, &t.admin).await;
 });
 
 both!(cancel_returns_points_to_their_lots_and_fulfilled_cannot_be_cancelled, |app: TestApp| async move {
@@ -524,6 +543,7 @@ both!(cancel_returns_points_to_their_lots_and_fulfilled_cannot_be_cancelled, |ap
     assert_error(&app.post(&t.admin, "/api/v1/reward-redemptions/nope/cancel", json!({})).await, 404, "not_found");
     assert_error(&app.post(&t.admin, "/api/v1/reward-redemptions/nope/fulfil", json!({})).await, 404, "not_found");
     app.assert_ledger_consistent(&t).await;
+    assert_rewards_consistent(&app, &t.admin).await;
 });
 
 both!(pos_and_analyst_keys, |app: TestApp| async move {
@@ -574,6 +594,7 @@ both!(pos_and_analyst_keys, |app: TestApp| async move {
     assert!(limited, "pos lookups by code are rate limited");
     assert_eq!(app.balance(&t.admin, &m).await["points"], 900);
     app.assert_ledger_consistent(&t).await;
+    assert_rewards_consistent(&app, &t.admin).await;
 });
 
 both!(tenants_are_isolated, |app: TestApp| async move {
@@ -628,6 +649,8 @@ both!(tenants_are_isolated, |app: TestApp| async move {
     assert_eq!(app.balance(&a.admin, &ma).await["points"], 900);
     app.assert_ledger_consistent(&a).await;
     app.assert_ledger_consistent(&b).await;
+    assert_rewards_consistent(&app, &a.admin).await;
+    assert_rewards_consistent(&app, &b.admin).await;
 });
 
 both!(migrations_apply_with_a_gap_in_versions, |app: TestApp| async move {
@@ -639,4 +662,34 @@ both!(migrations_apply_with_a_gap_in_versions, |app: TestApp| async move {
     let versions: Vec<i64> = rows.iter().map(|r| sqlx::Row::get::<i64, _>(r, "version")).collect();
     assert!(versions.contains(&1) && versions.contains(&3), "{versions:?}");
     assert_eq!(kopilka_store::migrate::current_version(&app.state.db).await.expect("version"), *versions.last().unwrap());
+});
+
+both!(cancel_after_the_lot_expired_expires_the_returned_points, |app: TestApp| async move {
+    let t = app.tenant("Shop").await;
+    // An imported opening balance that expires in two seconds, and one that never does.
+    let expires = unix_now() + 2;
+    let csv = format!("external_id,points,points_expires_at\nX-1,400,{}\n", rfc3339(expires));
+    let resp = app.client.post(format!("{}/api/v1/members/import", app.url)).bearer_auth(&t.admin).body(csv).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "{}", resp.text().await.unwrap());
+    let (_, found) = app.post(&t.admin, "/api/v1/members/lookup", json!({"external_id": "X-1"})).await;
+    let m = id(&found);
+    app.give(&t.admin, &m, 100).await;
+    let w = id(&reward(&app, &t.admin, json!({"code": "PEN", "name": "Pen", "points_price": 450})).await);
+    // Soonest-expiring first: 400 from the expiring lot, 50 from the other.
+    let (s, v) = redeem(&app, &t.admin, &m, &w, "red-1").await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["balance"]["points"], 50);
+    while unix_now() <= expires {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // The 400 land in their lot, which has expired, and expire at once; the 50 stay.
+    let (s, c) = app.post(&t.admin, &format!("/api/v1/reward-redemptions/{}/cancel", id(&v)), json!({})).await;
+    assert_eq!(s, 200, "{c}");
+    assert_eq!(c["balance"]["points"], 100);
+    let ledger = app.ledger_all(&t.admin, &m).await;
+    let kinds: Vec<(&str, i64)> = ledger.iter().take(2).map(|e| (e["kind"].as_str().unwrap(), e["points"].as_i64().unwrap())).collect();
+    assert_eq!(kinds, [("expire", -400), ("return_redeem", 450)]);
+    assert_eq!(app.balance(&t.admin, &m).await["points"], 100);
+    app.assert_ledger_consistent(&t).await;
+    assert_rewards_consistent(&app, &t.admin).await;
 });
