@@ -136,6 +136,9 @@ pub async fn update_reward(c: &mut Conn, tenant: &str, w: &Reward) -> Result<()>
 }
 
 pub async fn reward(c: &mut Conn, tenant: &str, id: &str) -> Result<Option<Reward>> {
+    if crate::has_nul(&[id]) {
+        return Ok(None);
+    }
     let sql = format!("SELECT {REWARD_COLS} FROM rewards WHERE tenant_id = $1 AND id = $2");
     let r = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant).bind(id).fetch_optional(c).await?;
     r.as_ref().map(reward_row).transpose()
@@ -144,6 +147,9 @@ pub async fn reward(c: &mut Conn, tenant: &str, id: &str) -> Result<Option<Rewar
 /// Read a reward and lock its row until the transaction ends (PostgreSQL; SQLite's one
 /// writer already excludes others).
 pub async fn reward_locked(tx: &mut Tx, tenant: &str, id: &str) -> Result<Option<Reward>> {
+    if crate::has_nul(&[id]) {
+        return Ok(None);
+    }
     let sql = format!("SELECT {REWARD_COLS} FROM rewards WHERE tenant_id = $1 AND id = $2{}", tx.for_update());
     let r = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant).bind(id).fetch_optional(tx.conn()).await?;
     r.as_ref().map(reward_row).transpose()
@@ -252,6 +258,9 @@ pub async fn insert_redemption(c: &mut Conn, tenant: &str, x: &Redemption) -> Re
 }
 
 pub async fn redemption(c: &mut Conn, tenant: &str, id: &str) -> Result<Option<Redemption>> {
+    if crate::has_nul(&[id]) {
+        return Ok(None);
+    }
     let sql = format!("SELECT {RED_COLS} FROM reward_redemptions WHERE tenant_id = $1 AND id = $2");
     let r = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant).bind(id).fetch_optional(c).await?;
     r.as_ref().map(red_row).transpose()
@@ -259,6 +268,9 @@ pub async fn redemption(c: &mut Conn, tenant: &str, id: &str) -> Result<Option<R
 
 /// Read a redemption and lock its row until the transaction ends.
 pub async fn redemption_locked(tx: &mut Tx, tenant: &str, id: &str) -> Result<Option<Redemption>> {
+    if crate::has_nul(&[id]) {
+        return Ok(None);
+    }
     let sql = format!("SELECT {RED_COLS} FROM reward_redemptions WHERE tenant_id = $1 AND id = $2{}", tx.for_update());
     let r = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant).bind(id).fetch_optional(tx.conn()).await?;
     r.as_ref().map(red_row).transpose()
@@ -266,12 +278,18 @@ pub async fn redemption_locked(tx: &mut Tx, tenant: &str, id: &str) -> Result<Op
 
 /// The redemption recorded under a client's idempotency key.
 pub async fn redemption_by_key(c: &mut Conn, tenant: &str, redemption_id: &str) -> Result<Option<Redemption>> {
+    if crate::has_nul(&[redemption_id]) {
+        return Ok(None);
+    }
     let sql = format!("SELECT {RED_COLS} FROM reward_redemptions WHERE tenant_id = $1 AND redemption_id = $2");
     let r = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant).bind(redemption_id).fetch_optional(c).await?;
     r.as_ref().map(red_row).transpose()
 }
 
 pub async fn redemption_by_code(c: &mut Conn, tenant: &str, code: &str) -> Result<Option<Redemption>> {
+    if crate::has_nul(&[code]) {
+        return Ok(None);
+    }
     let sql = format!("SELECT {RED_COLS} FROM reward_redemptions WHERE tenant_id = $1 AND code = $2");
     let r = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant).bind(code).fetch_optional(c).await?;
     r.as_ref().map(red_row).transpose()

@@ -337,8 +337,12 @@ pub async fn redeem(state: &AppState, auth: &Auth, member: &str, reward_id: &str
                 return Err(ApiError::conflict("redemption_conflict", "this redemption_id was already used with a different body").into());
             }
             let now = now_s();
-            let mut book =
-                Book::open(&mut tx, &tenant, member, &program, now).await?.ok_or_else(|| Failure::Api(ApiError::not_found("member")))?;
+            // No stored id holds a NUL (PostgreSQL text cannot), so such a member is unknown.
+            let book = match kopilka_store::has_nul(&[member]) {
+                true => None,
+                false => Book::open(&mut tx, &tenant, member, &program, now).await?,
+            };
+            let mut book = book.ok_or_else(|| Failure::Api(ApiError::not_found("member")))?;
             let reward = store::reward_locked(&mut tx, &tenant, reward_id).await?.ok_or_else(|| Failure::Api(reward_not_found()))?;
             let (_, tier) = super::members::tier_now(tx.conn(), &tenant, member, &program, now).await?;
             let redeemed = store::member_count(tx.conn(), &tenant, member, reward_id).await?;

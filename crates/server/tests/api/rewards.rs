@@ -693,3 +693,21 @@ both!(cancel_after_the_lot_expired_expires_the_returned_points, |app: TestApp| a
     app.assert_ledger_consistent(&t).await;
     assert_rewards_consistent(&app, &t.admin).await;
 });
+
+both!(nul_characters_in_paths_are_unknown_ids, |app: TestApp| async move {
+    let t = app.tenant("Shop").await;
+    let m = app.member_id(&t.admin, json!({"phone": "+79120000001"})).await;
+    let w = id(&reward(&app, &t.admin, json!({"code": "MUG", "name": "Mug", "points_price": 1})).await);
+    for path in ["/api/v1/rewards/a%00b", "/api/v1/reward-redemptions/%00", "/api/v1/members/%00/rewards"] {
+        assert_error(&app.get(&t.admin, path).await, 404, "not_found");
+    }
+    assert_error(&app.put(&t.admin, "/api/v1/rewards/%00", json!({"code": "Z", "name": "Z", "points_price": 1})).await, 404, "not_found");
+    assert_error(&app.delete(&t.admin, "/api/v1/rewards/%00").await, 404, "not_found");
+    assert_error(&redeem(&app, &t.admin, "a%00", &w, "k-1").await, 404, "not_found");
+    assert_error(&redeem(&app, &t.admin, &m, "%00", "k-2").await, 404, "not_found");
+    for action in ["fulfil", "cancel"] {
+        assert_error(&app.post(&t.admin, &format!("/api/v1/reward-redemptions/%00/{action}"), json!({})).await, 404, "not_found");
+    }
+    assert_field_error(&app.post(&t.admin, "/api/v1/reward-redemptions/lookup", json!({"code": "A\u{0}"})).await, "code");
+    assert_field_error(&app.get(&t.admin, "/api/v1/reward-redemptions?member_id=%00").await, "member_id");
+});
