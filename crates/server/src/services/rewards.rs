@@ -484,8 +484,9 @@ pub async fn fulfil(state: &AppState, auth: &Auth, id: &str, note: Option<String
 /// Cancel an issued redemption: the points go back to the lots they were taken from
 /// (newest consumption first, keeping the lots' expiry; points landing in a lot that has
 /// expired meanwhile expire at once) with a `return_redeem` entry, and the unit goes back
-/// to stock. Cancelling a cancelled redemption answers it unchanged; a fulfilled one is
-/// 409 `redemption_fulfilled`. A pos key may cancel only what its own store issued.
+/// to stock. Cancelling a cancelled redemption answers it unchanged (with the balance now);
+/// a fulfilled one is 409 `redemption_fulfilled`. A pos key may cancel only what its own
+/// store issued.
 pub async fn cancel(state: &AppState, auth: &Auth, id: &str, reason: Option<String>) -> ApiResult<Value> {
     let tenant = auth.tenant_id.clone();
     let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
@@ -500,7 +501,12 @@ pub async fn cancel(state: &AppState, auth: &Auth, id: &str, reason: Option<Stri
                 return Err(ApiError::forbidden("a pos key may cancel only the redemptions issued at its own store").into());
             }
             match x.status.as_str() {
-                "cancelled" => return Ok(with_reward(tx.conn(), &tenant, &x).await?),
+                "cancelled" => {
+                    let mut answer = with_reward(tx.conn(), &tenant, &x).await?;
+                    let b = kopilka_store::ledger::balance(tx.conn(), &tenant, &x.member_id).await?;
+                    answer["balance"] = b.as_ref().map(balance_json).unwrap_or(Value::Null);
+                    return Ok(answer);
+                }
                 "fulfilled" => {
                     return Err(ApiError::conflict("redemption_fulfilled", "this reward was handed over; it cannot be cancelled").into());
                 }

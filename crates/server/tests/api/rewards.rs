@@ -509,6 +509,7 @@ both!(cancel_returns_points_to_their_lots_and_fulfilled_cannot_be_cancelled, |ap
     // Cancelling again changes nothing; a cancelled redemption cannot be fulfilled.
     let (s, c2) = app.post(&t.admin, &format!("/api/v1/reward-redemptions/{rid}/cancel"), json!({})).await;
     assert_eq!((s, &c2["status"]), (200, &json!("cancelled")));
+    assert_eq!(c2["balance"]["points"], 1000);
     assert_eq!(app.ledger_all(&t.admin, &m).await.len(), ledger.len());
     assert_error(&app.post(&t.admin, &format!("/api/v1/reward-redemptions/{rid}/fulfil"), json!({})).await, 409, "redemption_cancelled");
     // The replay of the first redeem still answers what it answered.
