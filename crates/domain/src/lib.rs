@@ -12,6 +12,7 @@ pub mod quantity;
 pub mod receipt;
 pub mod refund;
 pub mod schema;
+pub mod rewards;
 pub mod tiers;
 
 /// Largest magnitude of any amount or quantity in a request (10^12).

@@ -135,7 +135,8 @@ async fn demo_import_check(backend: &str) {
     let check = kopilka(&db, &["check"]);
     assert!(check.status.success(), "{}", stdout(&check));
     let mig = kopilka(&db, &["migrate"]);
-    assert!(mig.status.success() && stdout(&mig).contains("migration "), "{}", stdout(&mig));
+    // The newest version applied; versions may have gaps while work items land separately.
+    assert!(mig.status.success() && stdout(&mig).contains("database is at migration "), "{}", stdout(&mig));
 }
 
 #[tokio::test]

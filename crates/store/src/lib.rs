@@ -8,6 +8,7 @@ pub mod ledger;
 pub mod members;
 pub mod migrate;
 pub mod receipts;
+pub mod rewards;
 pub mod tenants;
 
 pub use db::{Backend, Db, Result, StoreError, Tx};

@@ -4,7 +4,11 @@
 use crate::db::{Db, Result, StoreError};
 use sqlx::{AssertSqlSafe, Executor, Row};
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_core.sql")), (2, include_str!("../migrations/0002_campaigns.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_core.sql")),
+    (2, include_str!("../migrations/0002_campaigns.sql")),
+    (3, include_str!("../migrations/0003_rewards.sql")),
+];
 
 /// Apply every migration not yet applied. Two processes starting at once may race; the
 /// loser's DDL fails, it rolls back, sees the version recorded by the winner and moves on.

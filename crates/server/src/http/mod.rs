@@ -6,6 +6,7 @@ mod campaigns;
 mod members;
 pub mod openapi;
 mod pos;
+mod rewards;
 
 use crate::error::{ApiError, REQUEST_ID};
 use crate::state::AppState;
@@ -52,6 +53,15 @@ pub fn router(state: AppState) -> Router {
         .route("/event-types", get(campaigns::list_event_types))
         .route("/event-types/{type}", put(campaigns::put_event_type))
         .route("/products", get(campaigns::list_products).put(campaigns::put_products))
+        .route("/members/{id}/rewards", get(rewards::member_catalogue))
+        .route("/members/{id}/rewards/{reward_id}/redeem", post(rewards::redeem))
+        .route("/rewards", post(rewards::create).get(rewards::list))
+        .route("/rewards/{id}", get(rewards::get).put(rewards::replace).delete(rewards::archive))
+        .route("/reward-redemptions", get(rewards::list_redemptions))
+        .route("/reward-redemptions/lookup", post(rewards::lookup))
+        .route("/reward-redemptions/{id}", get(rewards::get_redemption))
+        .route("/reward-redemptions/{id}/fulfil", post(rewards::fulfil))
+        .route("/reward-redemptions/{id}/cancel", post(rewards::cancel))
         .route("/pos/quote", post(pos::quote))
         .route("/pos/reserve", post(pos::reserve))
         .route("/pos/checkout", post(pos::checkout))

@@ -7,6 +7,8 @@
 //! always sends them. The unit tests below check that every route of `router()` is
 //! documented and that every `$ref` resolves.
 
+mod rewards;
+
 use axum::Json;
 use serde_json::{Map, Value, json};
 
@@ -42,6 +44,7 @@ pub fn spec() -> Value {
             {"name": "admin", "description": "Audit log and ledger check"},
             {"name": "members", "description": "Members, balances, ledgers, adjustments and transfers"},
             {"name": "pos", "description": "The till: quote, reserve, checkout, cancel, refund, receipts"},
+            {"name": "rewards", "description": "Rewards catalogue: rewards, redemptions, fulfilment"},
             {"name": "meta", "description": "Health, metrics and this document"},
         ],
         "paths": paths(),
@@ -290,6 +293,7 @@ fn paths() -> Value {
             .chain(admin_ops())
             .chain(member_ops())
             .chain(pos_ops())
+            .chain(rewards::ops())
             .collect();
     let mut paths = Map::new();
     for (path, method, op) in ops {
@@ -650,7 +654,7 @@ fn pos_ops() -> Vec<(&'static str, &'static str, Op)> {
 
 fn schemas() -> Value {
     let mut s = Map::new();
-    for part in [common_schemas(), program_schemas(), account_schemas(), member_schemas(), pos_schemas()] {
+    for part in [common_schemas(), program_schemas(), account_schemas(), member_schemas(), pos_schemas(), rewards::schemas()] {
         if let Value::Object(m) = part {
             s.extend(m);
         }

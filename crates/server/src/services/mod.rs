@@ -13,6 +13,7 @@ pub mod offers;
 pub mod pos;
 pub mod program;
 pub mod refund;
+pub mod rewards;
 pub mod templates;
 
 use crate::error::ApiError;

@@ -6,5 +6,6 @@ mod helpers;
 mod import;
 mod ledger;
 mod review;
+mod rewards;
 mod worked_example;
 mod worker;

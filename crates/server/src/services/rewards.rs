@@ -1,0 +1,553 @@
+//! The rewards catalogue: rewards bought with points, their redemption (a random code
+//! issued and the points debited in one transaction), fulfilment and cancellation (the
+//! points go back to the lots they came from, with those lots' expiry).
+//!
+//! A redemption is a point movement like an adjustment: it locks the member's book
+//! (`Book::open`), then the reward's row, checks the rules of
+//! `kopilka_domain::rewards::why_not`, takes a unit with a conditional UPDATE, consumes
+//! points soonest-expiring first (consumption kind `reward`, referring to the
+//! redemption), writes a `redeem` entry and an audit record. Lock order: the
+//! redemption (cancel), the member's balance, the reward.
+
+use super::ledger::{Book, EntryRef, balance_json};
+use super::{Failure, Fallible, with_retry};
+use crate::auth::{Auth, Role};
+use crate::error::{ApiError, ApiResult};
+use crate::input::{canonical, fmt_time, fmt_time_opt, sha256_hex};
+use crate::state::AppState;
+use kopilka_domain::rewards::{CODE_LEN, Holder, Terms, WhyNot, code_from_bytes, normalize_code, why_not};
+use kopilka_store::rewards::{self as store, Redemption, RedemptionFilter, Reward};
+use kopilka_store::{Conn, StoreError, Tx, members, new_id, now_s, tenants};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+/// A reward's editable fields, parsed and shape-checked by the handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RewardSpec {
+    pub code: String,
+    pub name: String,
+    pub description: String,
+    pub kind: String,
+    pub campaign_id: Option<String>,
+    pub points_price: i64,
+    pub stock: Option<i64>,
+    pub valid_from: Option<i64>,
+    pub valid_to: Option<i64>,
+    pub tiers: Vec<String>,
+    pub per_member_limit: Option<i64>,
+    pub active: bool,
+    pub image_url: Option<String>,
+}
+
+impl RewardSpec {
+    fn of(w: &Reward) -> RewardSpec {
+        RewardSpec {
+            code: w.code.clone(),
+            name: w.name.clone(),
+            description: w.description.clone(),
+            kind: w.kind.clone(),
+            campaign_id: w.campaign_id.clone(),
+            points_price: w.points_price,
+            stock: w.stock,
+            valid_from: w.valid_from,
+            valid_to: w.valid_to,
+            tiers: w.tiers.clone(),
+            per_member_limit: w.per_member_limit,
+            active: w.active,
+            image_url: w.image_url.clone(),
+        }
+    }
+
+    fn apply(self, w: &mut Reward) {
+        w.code = self.code;
+        w.name = self.name;
+        w.description = self.description;
+        w.kind = self.kind;
+        w.campaign_id = self.campaign_id;
+        w.points_price = self.points_price;
+        w.stock = self.stock;
+        w.valid_from = self.valid_from;
+        w.valid_to = self.valid_to;
+        w.tiers = self.tiers;
+        w.per_member_limit = self.per_member_limit;
+        w.active = self.active;
+        w.image_url = self.image_url;
+    }
+}
+
+pub fn reward_not_found() -> ApiError {
+    ApiError::not_found("reward")
+}
+
+fn redemption_not_found() -> ApiError {
+    ApiError::not_found("reward redemption")
+}
+
+fn reward_exists(code: &str) -> ApiError {
+    ApiError::conflict("reward_exists", format!("a reward with code {code} already exists"))
+}
+
+/// The reward as the API shows it.
+pub fn reward_json(w: &Reward) -> Value {
+    json!({
+        "id": w.id,
+        "code": w.code,
+        "name": w.name,
+        "description": w.description,
+        "kind": w.kind,
+        "campaign_id": w.campaign_id,
+        "points_price": w.points_price,
+        "stock": w.stock,
+        "stock_left": w.stock_left(),
+        "redeemed_count": w.redeemed_count,
+        "valid_from": fmt_time_opt(w.valid_from),
+        "valid_to": fmt_time_opt(w.valid_to),
+        "tiers": w.tiers,
+        "per_member_limit": w.per_member_limit,
+        "active": w.active,
+        "archived": w.archived_at.is_some(),
+        "archived_at": fmt_time_opt(w.archived_at),
+        "image_url": w.image_url,
+        "version": w.version,
+        "created_at": fmt_time(w.created_at),
+        "updated_at": fmt_time(w.updated_at),
+    })
+}
+
+/// A redemption as the API shows it, with its reward's code and name.
+pub fn redemption_json(x: &Redemption, w: &Reward) -> Value {
+    json!({
+        "id": x.id,
+        "redemption_id": x.redemption_id,
+        "reward_id": x.reward_id,
+        "reward_code": w.code,
+        "reward_name": w.name,
+        "kind": w.kind,
+        "campaign_id": w.campaign_id,
+        "member_id": x.member_id,
+        "points": x.points,
+        "code": x.code,
+        "status": x.status,
+        "store_id": x.store_id,
+        "created_at": fmt_time(x.created_at),
+        "fulfilled_at": fmt_time_opt(x.fulfilled_at),
+        "cancelled_at": fmt_time_opt(x.cancelled_at),
+    })
+}
+
+fn terms(w: &Reward) -> Terms {
+    Terms {
+        points_price: w.points_price,
+        active: w.active && w.archived_at.is_none(),
+        valid_from: w.valid_from,
+        valid_to: w.valid_to,
+        tiers: w.tiers.clone(),
+        stock_left: w.stock_left(),
+        per_member_limit: w.per_member_limit,
+    }
+}
+
+fn why_not_error(w: &WhyNot) -> ApiError {
+    ApiError::rule(w.code(), w.reason(fmt_time))
+}
+
+/// Tiers must name tiers of the current programme.
+async fn check_tiers(state: &AppState, c: &mut Conn, tenant: &str, spec: &RewardSpec) -> ApiResult<()> {
+    let (_, program) = super::program::current(state, c, tenant).await?;
+    let mut errors = std::collections::BTreeMap::new();
+    for (i, t) in spec.tiers.iter().enumerate() {
+        if !program.tiers.iter().any(|x| &x.code == t) {
+            errors.insert(format!("tiers[{i}]"), format!("the programme has no tier {t}"));
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::fields(errors)) }
+}
+
+pub async fn create(state: &AppState, auth: &Auth, spec: RewardSpec) -> ApiResult<Value> {
+    let tenant = &auth.tenant_id;
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    check_tiers(state, &mut c, tenant, &spec).await?;
+    drop(c);
+    let now = now_s();
+    let mut w = Reward {
+        id: new_id(),
+        code: String::new(),
+        name: String::new(),
+        description: String::new(),
+        kind: String::new(),
+        campaign_id: None,
+        points_price: 0,
+        stock: None,
+        redeemed_count: 0,
+        valid_from: None,
+        valid_to: None,
+        tiers: Vec::new(),
+        per_member_limit: None,
+        active: true,
+        image_url: None,
+        archived_at: None,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    spec.apply(&mut w);
+    let mut tx = state.db.begin().await?;
+    match store::insert_reward(tx.conn(), tenant, &w).await {
+        Err(StoreError::Unique(_)) => return Err(reward_exists(&w.code)),
+        other => other?,
+    }
+    tenants::audit(tx.conn(), tenant, &auth.actor(), "reward.create", "reward", &w.id, &json!({"code": w.code}), now).await?;
+    tx.commit().await?;
+    Ok(reward_json(&w))
+}
+
+pub async fn get(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Value> {
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    let w = store::reward(&mut c, &auth.tenant_id, id).await?.ok_or_else(reward_not_found)?;
+    Ok(reward_json(&w))
+}
+
+pub async fn list(state: &AppState, auth: &Auth, include_archived: bool, cursor: Option<&str>, limit: i64) -> ApiResult<Value> {
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    let list = store::list_rewards(&mut c, &auth.tenant_id, include_archived, cursor, limit + 1).await?;
+    let more = list.len() as i64 > limit;
+    let page = &list[..list.len().min(limit as usize)];
+    let next = if more { page.last().map(|w| Value::String(w.id.clone())) } else { None };
+    Ok(json!({"rewards": page.iter().map(reward_json).collect::<Vec<_>>(), "next_cursor": next}))
+}
+
+/// Replace a reward's editable fields. An identical PUT makes no new version. An
+/// archived reward cannot change (409 `reward_archived`).
+pub async fn replace(state: &AppState, auth: &Auth, id: &str, spec: RewardSpec) -> ApiResult<Value> {
+    let tenant = &auth.tenant_id;
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    check_tiers(state, &mut c, tenant, &spec).await?;
+    drop(c);
+    let mut tx = state.db.begin().await?;
+    let mut w = store::reward_locked(&mut tx, tenant, id).await?.ok_or_else(reward_not_found)?;
+    if w.archived_at.is_some() {
+        return Err(ApiError::conflict("reward_archived", "this reward is archived and cannot change"));
+    }
+    if RewardSpec::of(&w) == spec {
+        return Ok(reward_json(&w));
+    }
+    let now = now_s();
+    spec.apply(&mut w);
+    w.version += 1;
+    w.updated_at = now;
+    match store::update_reward(tx.conn(), tenant, &w).await {
+        Err(StoreError::Unique(_)) => return Err(reward_exists(&w.code)),
+        other => other?,
+    }
+    tenants::audit(tx.conn(), tenant, &auth.actor(), "reward.update", "reward", id, &json!({"version": w.version}), now).await?;
+    tx.commit().await?;
+    Ok(reward_json(&w))
+}
+
+/// Archive a reward: it leaves the catalogue, cannot be redeemed, and frees its code.
+/// Its redemptions can still be fulfilled or cancelled. Archiving twice is harmless.
+pub async fn archive(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Value> {
+    let tenant = &auth.tenant_id;
+    let mut tx = state.db.begin().await?;
+    let mut w = store::reward_locked(&mut tx, tenant, id).await?.ok_or_else(reward_not_found)?;
+    if w.archived_at.is_some() {
+        return Ok(reward_json(&w));
+    }
+    let now = now_s();
+    w.archived_at = Some(now);
+    w.version += 1;
+    w.updated_at = now;
+    store::update_reward(tx.conn(), tenant, &w).await?;
+    tenants::audit(tx.conn(), tenant, &auth.actor(), "reward.archive", "reward", id, &json!({"code": w.code}), now).await?;
+    tx.commit().await?;
+    Ok(reward_json(&w))
+}
+
+/// The catalogue as one member sees it: every reward that is not archived, with whether
+/// the member can redeem it now and, if not, why.
+pub async fn member_catalogue(state: &AppState, auth: &Auth, member: &str, cursor: Option<&str>, limit: i64) -> ApiResult<Value> {
+    let tenant = &auth.tenant_id;
+    {
+        let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+        members::by_id(&mut c, tenant, member).await?.ok_or_else(|| ApiError::not_found("member"))?;
+    }
+    super::members::settle_if_due(state, tenant, member).await?;
+    let now = now_s();
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    let (_, program) = super::program::current(state, &mut c, tenant).await?;
+    let b = kopilka_store::ledger::balance(&mut c, tenant, member).await?.ok_or_else(|| ApiError::not_found("member"))?;
+    let available = (b.points - b.held - program.redeem.min_balance).max(0);
+    let (_, tier) = super::members::tier_now(&mut c, tenant, member, &program, now).await?;
+    let counts: HashMap<String, i64> = store::member_counts(&mut c, tenant, member).await?.into_iter().collect();
+    let list = store::list_rewards(&mut c, tenant, false, cursor, limit + 1).await?;
+    let more = list.len() as i64 > limit;
+    let page = &list[..list.len().min(limit as usize)];
+    let next = if more { page.last().map(|w| Value::String(w.id.clone())) } else { None };
+    let rewards: Vec<Value> = page
+        .iter()
+        .map(|w| {
+            let holder = Holder { tier: tier.as_deref(), available, redeemed: counts.get(&w.id).copied().unwrap_or(0) };
+            let why = why_not(&terms(w), &holder, now);
+            let mut v = reward_json(w);
+            v["can_redeem"] = json!(why.is_none());
+            v["reason_code"] = json!(why.as_ref().map(WhyNot::code));
+            v["reason"] = json!(why.as_ref().map(|x| x.reason(fmt_time)));
+            v["member_redeemed"] = json!(holder.redeemed);
+            v
+        })
+        .collect();
+    Ok(json!({
+        "member_id": member,
+        "points_available": available,
+        "tier": tier,
+        "rewards": rewards,
+        "next_cursor": next,
+    }))
+}
+
+pub struct RedeemRequest {
+    pub redemption_id: String,
+    pub body: Value,
+}
+
+/// 60 random bits from the operating system's CSPRNG (through `rand`'s thread generator,
+/// which is reseeded from it), as 12 unambiguous symbols.
+fn new_code() -> String {
+    let mut bytes = [0u8; CODE_LEN];
+    rand::fill(&mut bytes);
+    code_from_bytes(&bytes)
+}
+
+/// Redeem a reward for a member: one transaction that takes a unit of stock, debits the
+/// points, issues a code and audits it. Idempotent on `redemption_id`, tenant-wide.
+pub async fn redeem(state: &AppState, auth: &Auth, member: &str, reward_id: &str, req: RedeemRequest) -> ApiResult<Value> {
+    let tenant = auth.tenant_id.clone();
+    let hash = sha256_hex(&canonical(&json!({"member": member, "reward": reward_id, "body": req.body})));
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    let (_, program) = super::program::current(state, &mut c, &tenant).await?;
+    drop(c);
+    with_retry(|_| {
+        let (tenant, program, hash, req) = (tenant.clone(), program.clone(), hash.clone(), &req);
+        async move {
+            let mut tx = state.db.begin().await?;
+            if let Some(x) = store::redemption_by_key(tx.conn(), &tenant, &req.redemption_id).await? {
+                if x.body_hash == hash {
+                    return Ok(serde_json::from_str(&x.answer)?);
+                }
+                return Err(ApiError::conflict("redemption_conflict", "this redemption_id was already used with a different body").into());
+            }
+            let now = now_s();
+            // No stored id holds a NUL (PostgreSQL text cannot), so such a member is unknown.
+            let book = match kopilka_store::has_nul(&[member]) {
+                true => None,
+                false => Book::open(&mut tx, &tenant, member, &program, now).await?,
+            };
+            let mut book = book.ok_or_else(|| Failure::Api(ApiError::not_found("member")))?;
+            let reward = store::reward_locked(&mut tx, &tenant, reward_id).await?.ok_or_else(|| Failure::Api(reward_not_found()))?;
+            let (_, tier) = super::members::tier_now(tx.conn(), &tenant, member, &program, now).await?;
+            let redeemed = store::member_count(tx.conn(), &tenant, member, reward_id).await?;
+            let holder = Holder { tier: tier.as_deref(), available: book.available(program.redeem.min_balance), redeemed };
+            if let Some(why) = why_not(&terms(&reward), &holder, now) {
+                return Err(why_not_error(&why).into());
+            }
+            if !store::take_unit(tx.conn(), &tenant, reward_id).await? {
+                return Err(why_not_error(&WhyNot::OutOfStock).into());
+            }
+            let id = new_id();
+            let code = new_code();
+            let points = reward.points_price;
+            book.consume(&mut tx, points, "reward", &id).await?;
+            let r = EntryRef { reason: Some(format!("reward {}", reward.code)), ref_id: Some(id.clone()), ..Default::default() };
+            book.entry(&mut tx, "redeem", -points, now, r).await?;
+            let b = book.save(&mut tx).await?;
+            let mut x = Redemption {
+                id: id.clone(),
+                redemption_id: req.redemption_id.clone(),
+                reward_id: reward_id.to_owned(),
+                member_id: member.to_owned(),
+                code,
+                points,
+                status: "issued".into(),
+                store_id: auth.store_id.clone(),
+                actor: auth.actor(),
+                body_hash: hash,
+                answer: String::new(),
+                created_at: now,
+                fulfilled_at: None,
+                cancelled_at: None,
+            };
+            let mut answer = redemption_json(&x, &reward);
+            answer["balance"] = balance_json(&b);
+            x.answer = answer.to_string();
+            store::insert_redemption(tx.conn(), &tenant, &x).await?;
+            tenants::audit(
+                tx.conn(),
+                &tenant,
+                &auth.actor(),
+                "reward.redeem",
+                "reward_redemption",
+                &id,
+                &json!({"member": member, "reward": reward.code, "points": points}),
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(answer)
+        }
+    })
+    .await
+}
+
+async fn with_reward(c: &mut Conn, tenant: &str, x: &Redemption) -> ApiResult<Value> {
+    let w = store::reward(c, tenant, &x.reward_id).await?.ok_or_else(|| ApiError::internal("a redemption's reward is missing"))?;
+    Ok(redemption_json(x, &w))
+}
+
+pub async fn get_redemption(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Value> {
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    let x = store::redemption(&mut c, &auth.tenant_id, id).await?.ok_or_else(redemption_not_found)?;
+    with_reward(&mut c, &auth.tenant_id, &x).await
+}
+
+/// Find a redemption by the code the member shows. Case, spaces and hyphens are ignored.
+pub async fn lookup(state: &AppState, auth: &Auth, code: &str) -> ApiResult<Value> {
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    let x = store::redemption_by_code(&mut c, &auth.tenant_id, &normalize_code(code)).await?.ok_or_else(redemption_not_found)?;
+    with_reward(&mut c, &auth.tenant_id, &x).await
+}
+
+pub async fn list_redemptions(
+    state: &AppState,
+    auth: &Auth,
+    filter: RedemptionFilter<'_>,
+    cursor: Option<&str>,
+    limit: i64,
+) -> ApiResult<Value> {
+    let tenant = &auth.tenant_id;
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    let list = store::list_redemptions(&mut c, tenant, &filter, cursor, limit + 1).await?;
+    let more = list.len() as i64 > limit;
+    let page = &list[..list.len().min(limit as usize)];
+    let next = if more { page.last().map(|x| Value::String(x.id.clone())) } else { None };
+    let mut rewards: HashMap<String, Reward> = HashMap::new();
+    let mut out = Vec::with_capacity(page.len());
+    for x in page {
+        if !rewards.contains_key(&x.reward_id) {
+            let w =
+                store::reward(&mut c, tenant, &x.reward_id).await?.ok_or_else(|| ApiError::internal("a redemption's reward is missing"))?;
+            rewards.insert(x.reward_id.clone(), w);
+        }
+        out.push(redemption_json(x, &rewards[&x.reward_id]));
+    }
+    Ok(json!({"redemptions": out, "next_cursor": next}))
+}
+
+/// Hand the reward over: issued → fulfilled. Fulfilling a fulfilled redemption again
+/// answers it unchanged; a cancelled one is 409 `redemption_cancelled`.
+pub async fn fulfil(state: &AppState, auth: &Auth, id: &str, note: Option<String>) -> ApiResult<Value> {
+    let tenant = auth.tenant_id.clone();
+    with_retry(|_| {
+        let (tenant, note) = (tenant.clone(), note.clone());
+        async move {
+            let mut tx = state.db.begin().await?;
+            let mut x = store::redemption_locked(&mut tx, &tenant, id).await?.ok_or_else(|| Failure::Api(redemption_not_found()))?;
+            match x.status.as_str() {
+                "fulfilled" => return Ok(with_reward(tx.conn(), &tenant, &x).await?),
+                "cancelled" => {
+                    return Err(ApiError::conflict("redemption_cancelled", "this redemption was cancelled; it cannot be fulfilled").into());
+                }
+                _ => {}
+            }
+            let now = now_s();
+            store::set_redemption_status(tx.conn(), &tenant, id, "fulfilled", now).await?;
+            x.status = "fulfilled".into();
+            x.fulfilled_at = Some(now);
+            tenants::audit(
+                tx.conn(),
+                &tenant,
+                &auth.actor(),
+                "reward.fulfil",
+                "reward_redemption",
+                id,
+                &json!({"store": auth.store_id, "note": note}),
+                now,
+            )
+            .await?;
+            let answer = with_reward(tx.conn(), &tenant, &x).await?;
+            tx.commit().await?;
+            Ok(answer)
+        }
+    })
+    .await
+}
+
+/// Cancel an issued redemption: the points go back to the lots they were taken from
+/// (newest consumption first, keeping the lots' expiry; points landing in a lot that has
+/// expired meanwhile expire at once) with a `return_redeem` entry, and the unit goes back
+/// to stock. Cancelling a cancelled redemption answers it unchanged (with the balance now);
+/// a fulfilled one is 409 `redemption_fulfilled`. A pos key may cancel only what its own
+/// store issued.
+pub async fn cancel(state: &AppState, auth: &Auth, id: &str, reason: Option<String>) -> ApiResult<Value> {
+    let tenant = auth.tenant_id.clone();
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    let (_, program) = super::program::current(state, &mut c, &tenant).await?;
+    drop(c);
+    with_retry(|_| {
+        let (tenant, program, reason) = (tenant.clone(), program.clone(), reason.clone());
+        async move {
+            let mut tx = state.db.begin().await?;
+            let mut x = store::redemption_locked(&mut tx, &tenant, id).await?.ok_or_else(|| Failure::Api(redemption_not_found()))?;
+            if auth.role == Role::Pos && x.store_id != auth.store_id {
+                return Err(ApiError::forbidden("a pos key may cancel only the redemptions issued at its own store").into());
+            }
+            match x.status.as_str() {
+                "cancelled" => {
+                    let mut answer = with_reward(tx.conn(), &tenant, &x).await?;
+                    let b = kopilka_store::ledger::balance(tx.conn(), &tenant, &x.member_id).await?;
+                    answer["balance"] = b.as_ref().map(balance_json).unwrap_or(Value::Null);
+                    return Ok(answer);
+                }
+                "fulfilled" => {
+                    return Err(ApiError::conflict("redemption_fulfilled", "this reward was handed over; it cannot be cancelled").into());
+                }
+                _ => {}
+            }
+            let now = now_s();
+            let answer = cancel_in(&mut tx, &tenant, &program, &mut x, now).await?;
+            tenants::audit(
+                tx.conn(),
+                &tenant,
+                &auth.actor(),
+                "reward.cancel",
+                "reward_redemption",
+                id,
+                &json!({"member": x.member_id, "points": x.points, "reason": reason}),
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(answer)
+        }
+    })
+    .await
+}
+
+/// The ledger side of a cancel, inside the caller's transaction (the redemption row is
+/// locked and issued). Answers the redemption with the member's balance after it.
+async fn cancel_in(tx: &mut Tx, tenant: &str, program: &kopilka_domain::program::Program, x: &mut Redemption, now: i64) -> Fallible<Value> {
+    let reward =
+        store::reward(tx.conn(), tenant, &x.reward_id).await?.ok_or_else(|| ApiError::internal("a redemption's reward is missing"))?;
+    let mut book =
+        Book::open(tx, tenant, &x.member_id, program, now).await?.ok_or_else(|| ApiError::internal("a redemption's member is missing"))?;
+    let r = EntryRef { reason: Some(format!("reward {} cancelled", reward.code)), ref_id: Some(x.id.clone()), ..Default::default() };
+    let back = book.give_back(tx, &x.id, "reward", x.points, false, Some(("return_redeem", now, r))).await?;
+    assert_eq!(back, x.points, "a redemption's consumptions give back exactly its points");
+    let b = book.save(tx).await?;
+    store::return_unit(tx.conn(), tenant, &x.reward_id).await?;
+    store::set_redemption_status(tx.conn(), tenant, &x.id, "cancelled", now).await?;
+    x.status = "cancelled".into();
+    x.cancelled_at = Some(now);
+    let mut answer = redemption_json(x, &reward);
+    answer["balance"] = balance_json(&b);
+    Ok(answer)
+}
