@@ -11,8 +11,8 @@ pub mod program;
 pub mod quantity;
 pub mod receipt;
 pub mod refund;
-pub mod schema;
 pub mod rewards;
+pub mod schema;
 pub mod tiers;
 
 /// Largest magnitude of any amount or quantity in a request (10^12).

@@ -57,14 +57,35 @@ pub struct PlannedCampaign {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
-    DiscountPercent { bp: i64, mask: Vec<bool> },
-    DiscountFixed { amount_minor: i64, mask: Vec<bool> },
+    DiscountPercent {
+        bp: i64,
+        mask: Vec<bool>,
+    },
+    DiscountFixed {
+        amount_minor: i64,
+        mask: Vec<bool>,
+    },
     /// The `units` cheapest selected counted units are free.
-    FreeUnits { units: i64, mask: Vec<bool> },
-    Multiplier { bp: i64, mask: Vec<bool> },
-    Bonus { points: i64, mask: Vec<bool> },
-    CashbackPercent { bp: i64, mask: Vec<bool> },
-    CashbackFixed { amount_minor: i64, mask: Vec<bool> },
+    FreeUnits {
+        units: i64,
+        mask: Vec<bool>,
+    },
+    Multiplier {
+        bp: i64,
+        mask: Vec<bool>,
+    },
+    Bonus {
+        points: i64,
+        mask: Vec<bool>,
+    },
+    CashbackPercent {
+        bp: i64,
+        mask: Vec<bool>,
+    },
+    CashbackFixed {
+        amount_minor: i64,
+        mask: Vec<bool>,
+    },
 }
 
 /// What one campaign gave on this receipt.

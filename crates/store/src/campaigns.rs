@@ -47,18 +47,16 @@ pub async fn bump_generation(c: &mut Conn, tenant: &str) -> Result<()> {
 }
 
 pub async fn insert_campaign(c: &mut Conn, tenant: &str, row: &CampaignRow) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO campaigns (tenant_id, id, code, spec, archived, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(tenant)
-    .bind(&row.id)
-    .bind(&row.code)
-    .bind(&row.spec)
-    .bind(i64::from(row.archived))
-    .bind(row.created_at)
-    .bind(row.updated_at)
-    .execute(c)
-    .await?;
+    sqlx::query("INSERT INTO campaigns (tenant_id, id, code, spec, archived, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(tenant)
+        .bind(&row.id)
+        .bind(&row.code)
+        .bind(&row.spec)
+        .bind(i64::from(row.archived))
+        .bind(row.created_at)
+        .bind(row.updated_at)
+        .execute(c)
+        .await?;
     Ok(())
 }
 
@@ -394,7 +392,12 @@ pub async fn coupons_of_member(c: &mut Conn, tenant: &str, member: &str) -> Resu
 }
 
 pub async fn add_coupon_uses(c: &mut Conn, tenant: &str, id: &str, delta: i64) -> Result<()> {
-    sqlx::query("UPDATE coupons SET uses = uses + $3 WHERE tenant_id = $1 AND id = $2").bind(tenant).bind(id).bind(delta).execute(c).await?;
+    sqlx::query("UPDATE coupons SET uses = uses + $3 WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant)
+        .bind(id)
+        .bind(delta)
+        .execute(c)
+        .await?;
     Ok(())
 }
 
@@ -456,24 +459,32 @@ pub async fn lock_wallet(tx: &mut Tx, tenant: &str, member: &str) -> Result<Wall
 }
 
 fn wallet_row(r: &AnyRow) -> Result<Wallet> {
-    Ok(Wallet { balance_minor: col(r, "balance_minor")?, held_minor: col(r, "held_minor")?, debt_minor: col(r, "debt_minor")?, seq: col(r, "seq")? })
+    Ok(Wallet {
+        balance_minor: col(r, "balance_minor")?,
+        held_minor: col(r, "held_minor")?,
+        debt_minor: col(r, "debt_minor")?,
+        seq: col(r, "seq")?,
+    })
 }
 
 pub async fn wallet(c: &mut Conn, tenant: &str, member: &str) -> Result<Wallet> {
-    let r = sqlx::query("SELECT * FROM wallets WHERE tenant_id = $1 AND member_id = $2").bind(tenant).bind(member).fetch_optional(c).await?;
+    let r =
+        sqlx::query("SELECT * FROM wallets WHERE tenant_id = $1 AND member_id = $2").bind(tenant).bind(member).fetch_optional(c).await?;
     Ok(r.as_ref().map(wallet_row).transpose()?.unwrap_or_default())
 }
 
 pub async fn save_wallet(c: &mut Conn, tenant: &str, member: &str, w: &Wallet) -> Result<()> {
-    sqlx::query("UPDATE wallets SET balance_minor = $3, held_minor = $4, debt_minor = $5, seq = $6 WHERE tenant_id = $1 AND member_id = $2")
-        .bind(tenant)
-        .bind(member)
-        .bind(w.balance_minor)
-        .bind(w.held_minor)
-        .bind(w.debt_minor)
-        .bind(w.seq)
-        .execute(c)
-        .await?;
+    sqlx::query(
+        "UPDATE wallets SET balance_minor = $3, held_minor = $4, debt_minor = $5, seq = $6 WHERE tenant_id = $1 AND member_id = $2",
+    )
+    .bind(tenant)
+    .bind(member)
+    .bind(w.balance_minor)
+    .bind(w.held_minor)
+    .bind(w.debt_minor)
+    .bind(w.seq)
+    .execute(c)
+    .await?;
     Ok(())
 }
 
@@ -542,11 +553,13 @@ pub async fn wallet_entries(c: &mut Conn, tenant: &str, member: &str, before_seq
 
 /// Σ of a member's wallet entries (the wallet rebuilt from its ledger).
 pub async fn wallet_entries_sum(c: &mut Conn, tenant: &str, member: &str) -> Result<i64> {
-    let r = sqlx::query("SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS s FROM wallet_entries WHERE tenant_id = $1 AND member_id = $2")
-        .bind(tenant)
-        .bind(member)
-        .fetch_one(c)
-        .await?;
+    let r = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS s FROM wallet_entries WHERE tenant_id = $1 AND member_id = $2",
+    )
+    .bind(tenant)
+    .bind(member)
+    .fetch_one(c)
+    .await?;
     col(&r, "s")
 }
 
@@ -640,7 +653,8 @@ pub async fn event_type(c: &mut Conn, tenant: &str, kind: &str) -> Result<Option
     if crate::has_nul(&[kind]) {
         return Ok(None);
     }
-    let r = sqlx::query("SELECT schema FROM event_types WHERE tenant_id = $1 AND type = $2").bind(tenant).bind(kind).fetch_optional(c).await?;
+    let r =
+        sqlx::query("SELECT schema FROM event_types WHERE tenant_id = $1 AND type = $2").bind(tenant).bind(kind).fetch_optional(c).await?;
     r.map(|r| col(&r, "schema")).transpose()
 }
 
@@ -652,20 +666,33 @@ pub async fn event_types(c: &mut Conn, tenant: &str) -> Result<Vec<(String, Stri
 // ---------------------------------------------------------------- tags, attributes
 
 pub async fn tags(c: &mut Conn, tenant: &str, member: &str) -> Result<Vec<String>> {
-    let rows = sqlx::query("SELECT tag FROM member_tags WHERE tenant_id = $1 AND member_id = $2 ORDER BY tag").bind(tenant).bind(member).fetch_all(c).await?;
+    let rows = sqlx::query("SELECT tag FROM member_tags WHERE tenant_id = $1 AND member_id = $2 ORDER BY tag")
+        .bind(tenant)
+        .bind(member)
+        .fetch_all(c)
+        .await?;
     rows.iter().map(|r| r.try_get::<String, _>("tag").map_err(Into::into)).collect()
 }
 
 pub async fn set_tags(c: &mut Conn, tenant: &str, member: &str, tags: &[String]) -> Result<()> {
     sqlx::query("DELETE FROM member_tags WHERE tenant_id = $1 AND member_id = $2").bind(tenant).bind(member).execute(&mut *c).await?;
     for t in tags {
-        sqlx::query("INSERT INTO member_tags (tenant_id, member_id, tag) VALUES ($1, $2, $3)").bind(tenant).bind(member).bind(t).execute(&mut *c).await?;
+        sqlx::query("INSERT INTO member_tags (tenant_id, member_id, tag) VALUES ($1, $2, $3)")
+            .bind(tenant)
+            .bind(member)
+            .bind(t)
+            .execute(&mut *c)
+            .await?;
     }
     Ok(())
 }
 
 pub async fn attributes(c: &mut Conn, tenant: &str, member: &str) -> Result<Option<String>> {
-    let r = sqlx::query("SELECT attributes FROM member_attributes WHERE tenant_id = $1 AND member_id = $2").bind(tenant).bind(member).fetch_optional(c).await?;
+    let r = sqlx::query("SELECT attributes FROM member_attributes WHERE tenant_id = $1 AND member_id = $2")
+        .bind(tenant)
+        .bind(member)
+        .fetch_optional(c)
+        .await?;
     r.map(|r| col(&r, "attributes")).transpose()
 }
 

@@ -29,6 +29,8 @@ pub struct Campaign {
     cel: Option<(cel::Program, CelSpec)>,
     /// Index keys ("c:coffee", "s:SKU", "m:<member>", "cp:<campaign>"); empty: always.
     keys: Vec<String>,
+    /// Each effect's target, compiled.
+    targets: Vec<Sel>,
 }
 
 impl std::fmt::Debug for Campaign {
@@ -119,8 +121,7 @@ impl Campaign {
                 e.insert(path, format!("must be between {lo} and {hi}"));
             }
         };
-        if spec.code.is_empty() || spec.code.len() > 64 || !spec.code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
+        if spec.code.is_empty() || spec.code.len() > 64 || !spec.code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             e.insert("code".into(), "must be 1 to 64 letters, digits, '-' or '_'".into());
         }
         if spec.name.trim().is_empty() || spec.name.chars().count() > 200 {
@@ -164,7 +165,8 @@ impl Campaign {
         }
         for (i, c) in spec.conditions.iter().enumerate() {
             let p = |f: &str| format!("conditions[{i}].{f}");
-            let basket = matches!(c, Clause::MinQuantity { .. } | Clause::MinAmount { .. } | Clause::ReceiptTotal { .. } | Clause::Store { .. });
+            let basket =
+                matches!(c, Clause::MinQuantity { .. } | Clause::MinAmount { .. } | Clause::ReceiptTotal { .. } | Clause::Store { .. });
             if event && basket {
                 e.insert(format!("conditions[{i}]"), "basket and store conditions are for receipt campaigns".into());
             }
@@ -292,7 +294,9 @@ impl Campaign {
         for (i, f) in spec.effects.iter().enumerate() {
             let p = |x: &str| format!("effects[{i}].{x}");
             let t = f.target();
-            if t.categories.len() + t.skus.len() > 1000 || t.categories.iter().chain(&t.skus).any(|s| s.is_empty() || s.chars().count() > 128) {
+            if t.categories.len() + t.skus.len() > 1000
+                || t.categories.iter().chain(&t.skus).any(|s| s.is_empty() || s.chars().count() > 128)
+            {
                 e.insert(p("target"), "at most 1000 names of 1 to 128 characters".into());
             }
             if event && !matches!(f, Effect::BonusPoints { .. }) {
@@ -368,7 +372,8 @@ impl Campaign {
         for t in &mut spec.audience.segment_tags {
             *t = t.to_lowercase();
         }
-        let mut c = Campaign { id, spec, starts_at, ends_at, clauses, cel, keys: Vec::new() };
+        let targets = spec.effects.iter().map(|f| Sel::from(f.target())).collect();
+        let mut c = Campaign { id, spec, starts_at, ends_at, clauses, cel, keys: Vec::new(), targets };
         c.keys = c.index_keys();
         Ok(c)
     }
@@ -548,11 +553,6 @@ impl<'a> Ctx<'a> {
         self.lines.iter().filter(|l| sel.matches(l)).fold((0, 0), |a, l| (a.0 + l.milli, a.1 + l.total))
     }
 
-    fn mask(&self, s: &Selector) -> Vec<bool> {
-        let sel = Sel::from(s);
-        self.lines.iter().map(|l| sel.matches(l)).collect()
-    }
-
     fn cel_context(&self) -> Option<&cel::Context<'static, 'static>> {
         self.cel
             .get_or_init(|| {
@@ -565,7 +565,8 @@ impl<'a> Ctx<'a> {
                                "counted": l.counted, "total_minor": l.total as i64})
                     })
                     .collect();
-                let receipt = json!({"total_minor": self.total as i64, "store_id": self.store_id, "store_code": self.store_code, "lines": lines});
+                let receipt =
+                    json!({"total_minor": self.total as i64, "store_id": self.store_id, "store_code": self.store_code, "lines": lines});
                 let member = self.member.map(|m| {
                     json!({"id": m.id, "tier": self.tier, "tags": m.tags, "attributes": m.attributes,
                            "days_since_enrolment": (self.at - m.enrolled_at).div_euclid(86_400), "purchases": m.purchases,
@@ -574,7 +575,9 @@ impl<'a> Ctx<'a> {
                 let now = json!({"weekday": self.local.weekday().number_from_monday(), "hour": self.local.hour(),
                                  "minute": self.local.minute(), "date": self.local.format("%Y-%m-%d").to_string()});
                 let event = self.event.map(|(t, d)| json!({"type": t, "data": d}));
-                for (name, v) in [("receipt", receipt), ("member", member.unwrap_or(Value::Null)), ("now", now), ("event", event.unwrap_or(Value::Null))] {
+                for (name, v) in
+                    [("receipt", receipt), ("member", member.unwrap_or(Value::Null)), ("now", now), ("event", event.unwrap_or(Value::Null))]
+                {
                     ctx.add_variable(name, v).ok()?;
                 }
                 Some(ctx)
@@ -610,20 +613,25 @@ impl Campaign {
         let mut reasons = Vec::new();
         let mut distance = 0.0;
         let mut miss = |r: Reason, d: f64| {
-            reasons.push(r);
-            distance += d;
+            // Several conditions may need the same thing (a member): say it once.
+            if !reasons.contains(&r) {
+                reasons.push(r);
+                distance += d;
+            }
         };
         let member = ctx.member;
         let a = &self.spec.audience;
         if !a.is_everyone() {
-            let listed = member.is_some_and(|m| a.member_ids.iter().any(|x| *x == m.id));
+            let listed = member.is_some_and(|m| a.member_ids.contains(&m.id));
             let tagged = member.is_some_and(|m| m.tags.iter().any(|t| a.segment_tags.contains(t)));
             if !listed && !tagged {
                 // A personal offer for someone else is not shown at all.
                 return Err(Miss { reasons: Vec::new(), distance: f64::INFINITY });
             }
         }
-        let needs_member = self.spec.effects.iter().any(Effect::needs_member);
+        // Effects that give to a member, and per-member limits (which cannot be counted for
+        // an anonymous receipt), need an identified member.
+        let needs_member = self.spec.effects.iter().any(Effect::needs_member) || self.spec.budget.has_per_member();
         if needs_member && member.is_none() {
             miss(Reason::MemberOnly, 1.0);
         }
@@ -633,7 +641,10 @@ impl Campaign {
                     let (have, _) = ctx.sum(sel);
                     if have < *min_milli {
                         let more = if *whole { (min_milli - have + 999) / 1000 * 1000 } else { min_milli - have };
-                        miss(Reason::NeedsQuantity { more_milli: more, whole: *whole, what: sel.what() }, (min_milli - have) as f64 / *min_milli as f64);
+                        miss(
+                            Reason::NeedsQuantity { more_milli: more, whole: *whole, what: sel.what() },
+                            (min_milli - have) as f64 / *min_milli as f64,
+                        );
                     }
                 }
                 C::Amount { sel, min } => {
@@ -741,8 +752,9 @@ impl Campaign {
         self.spec
             .effects
             .iter()
-            .map(|f| {
-                let mask = ctx.mask(f.target());
+            .zip(&self.targets)
+            .map(|(f, sel)| {
+                let mask: Vec<bool> = ctx.lines.iter().map(|l| sel.matches(l)).collect();
                 match f {
                     Effect::DiscountPercent { percent_bp, .. } => Op::DiscountPercent { bp: *percent_bp, mask },
                     Effect::DiscountFixed { amount_minor, .. } => Op::DiscountFixed { amount_minor: *amount_minor, mask },
@@ -788,6 +800,8 @@ fn near_birthday(b: NaiveDate, today: NaiveDate, before: i64, after: i64) -> boo
 #[derive(Debug, Default)]
 pub struct CampaignSet {
     pub campaigns: Vec<Arc<Campaign>>,
+    /// What member facts any campaign can look at, so the till reads only those.
+    pub needs: Needs,
     by_key: HashMap<String, Vec<u32>>,
     always: Vec<u32>,
     by_event: HashMap<String, Vec<u32>>,
@@ -800,6 +814,11 @@ impl CampaignSet {
         let mut set = CampaignSet { campaigns, ..CampaignSet::default() };
         for (i, c) in set.campaigns.iter().enumerate() {
             let i = i as u32;
+            let cel = c.cel.is_some();
+            set.needs.tags |= cel || !c.spec.audience.segment_tags.is_empty() || c.clauses.iter().any(|x| matches!(x, C::Segment(_)));
+            set.needs.attributes |= cel || c.clauses.iter().any(|x| matches!(x, C::Attr { .. }));
+            set.needs.purchases |= cel || c.clauses.iter().any(|x| matches!(x, C::First));
+            set.needs.stamps |= c.stamp_every().is_some();
             if c.spec.trigger == Trigger::Event {
                 set.by_event.entry(c.spec.event_type.clone().unwrap_or_default()).or_default().push(i);
             } else if c.keys.is_empty() {
@@ -826,10 +845,10 @@ impl CampaignSet {
                 hit.extend_from_slice(v);
             }
         };
-        for (c, _) in &ctx.by_cat {
+        for c in ctx.by_cat.keys() {
             look(&format!("c:{c}"));
         }
-        for (s, _) in &ctx.by_sku {
+        for s in ctx.by_sku.keys() {
             look(&format!("s:{s}"));
         }
         if let Some(m) = ctx.member {
@@ -851,8 +870,20 @@ impl CampaignSet {
 
     /// Event campaigns for an event type, live at the event's time, in application order.
     pub fn for_event(&self, event_type: &str, at: i64) -> Vec<usize> {
-        self.by_event.get(event_type).map(|v| v.iter().map(|&i| i as usize).filter(|&i| self.campaigns[i].is_live(at)).collect()).unwrap_or_default()
+        self.by_event
+            .get(event_type)
+            .map(|v| v.iter().map(|&i| i as usize).filter(|&i| self.campaigns[i].is_live(at)).collect())
+            .unwrap_or_default()
     }
+}
+
+/// Member facts that some campaign of a set can look at.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Needs {
+    pub tags: bool,
+    pub attributes: bool,
+    pub purchases: bool,
+    pub stamps: bool,
 }
 
 /// The engine's verdict on a receipt before budgets: what applies, and what missed.

@@ -7,36 +7,82 @@ use crate::program::Lang;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reason {
     /// `more` thousandths of a quantity are missing (`whole`: counted units).
-    NeedsQuantity { more_milli: i128, whole: bool, what: What },
-    NeedsAmount { more_minor: i128, what: What },
-    NeedsReceiptTotal { more_minor: i128 },
-    TierOnly { tiers: Vec<String> },
-    SegmentOnly { tag: String },
-    AttributeOnly { name: String },
-    EnrolledTooRecently { days_left: i64 },
-    EnrolmentOfferOver { max_days: i64 },
+    NeedsQuantity {
+        more_milli: i128,
+        whole: bool,
+        what: What,
+    },
+    NeedsAmount {
+        more_minor: i128,
+        what: What,
+    },
+    NeedsReceiptTotal {
+        more_minor: i128,
+    },
+    TierOnly {
+        tiers: Vec<String>,
+    },
+    SegmentOnly {
+        tag: String,
+    },
+    AttributeOnly {
+        name: String,
+    },
+    EnrolledTooRecently {
+        days_left: i64,
+    },
+    EnrolmentOfferOver {
+        max_days: i64,
+    },
     BirthdayOnly,
     BirthdayUnknown,
     NotThisStore,
-    WeekdaysOnly { days: Vec<u8> },
-    HoursOnly { from: String, to: String },
+    WeekdaysOnly {
+        days: Vec<u8>,
+    },
+    HoursOnly {
+        from: String,
+        to: String,
+    },
     FirstPurchaseOnly,
     MemberOnly,
     /// The CEL escape hatch's own text.
-    Custom { text: String },
+    Custom {
+        text: String,
+    },
     /// Starts later: the local date and weekday (1 = Monday), and how many days ahead.
-    Starts { date: String, weekday: u8, days_ahead: i64 },
+    Starts {
+        date: String,
+        weekday: u8,
+        days_ahead: i64,
+    },
     BudgetSpent,
     MemberLimitReached,
-    NotCombinable { with: String },
+    NotCombinable {
+        with: String,
+    },
     NothingQualifies,
-    CouponExpired { code: String },
-    CouponNotYetValid { code: String },
-    CouponUsedUp { code: String },
-    CouponMemberLimit { code: String },
-    CouponNotForMember { code: String },
-    CouponNeedsMember { code: String },
-    CouponInactive { code: String },
+    CouponExpired {
+        code: String,
+    },
+    CouponNotYetValid {
+        code: String,
+    },
+    CouponUsedUp {
+        code: String,
+    },
+    CouponMemberLimit {
+        code: String,
+    },
+    CouponNotForMember {
+        code: String,
+    },
+    CouponNeedsMember {
+        code: String,
+    },
+    CouponInactive {
+        code: String,
+    },
 }
 
 /// The lines a basket condition is about.

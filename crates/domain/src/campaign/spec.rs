@@ -245,10 +245,7 @@ impl Effect {
 
     /// Effects that give points or money to a member need an identified member.
     pub fn needs_member(&self) -> bool {
-        matches!(
-            self,
-            Effect::PointsMultiplier { .. } | Effect::BonusPoints { .. } | Effect::Cashback { .. } | Effect::StampCard { .. }
-        )
+        matches!(self, Effect::PointsMultiplier { .. } | Effect::BonusPoints { .. } | Effect::Cashback { .. } | Effect::StampCard { .. })
     }
 }
 

@@ -50,7 +50,12 @@ pub async fn archive(State(s): State<AppState>, auth: Auth, Path(id): Path<Strin
     svc::archive(&s, &auth, &id).await.map(Json)
 }
 
-pub async fn create_coupons(State(s): State<AppState>, auth: Auth, Path(id): Path<String>, body: Bytes) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn create_coupons(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     auth.admin()?;
     let body = parse_object(&body)?;
     let mut o = Obj::new(&body, "");
@@ -112,7 +117,12 @@ pub async fn list_coupons(State(s): State<AppState>, auth: Auth, Path(id): Path<
     svc::list_coupons(&s, &auth, &id, q.get("cursor").map(String::as_str).unwrap_or(""), limit).await.map(Json)
 }
 
-pub async fn import_coupons(State(s): State<AppState>, auth: Auth, Path(id): Path<String>, body: Bytes) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn import_coupons(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     auth.admin()?;
     let rows = svc::parse_coupon_csv(&body)?;
     svc::import_coupons(&s, &auth, &id, rows).await.map(|v| (StatusCode::CREATED, Json(v)))
@@ -181,6 +191,8 @@ pub async fn put_segments(State(s): State<AppState>, auth: Auth, Path(id): Path<
         o.err("attributes", "at most 100 attributes and 16 KiB");
     }
     check(o)?;
+    // A field left out keeps what the member has.
+    let tags = body.contains_key("tags").then_some(tags);
     svc::set_segments(&s, &auth, &id, tags, attributes).await.map(Json)
 }
 
@@ -191,7 +203,12 @@ pub async fn wallet(State(s): State<AppState>, auth: Auth, Path(id): Path<String
     svc::wallet(&s, &auth, &id, limit).await.map(Json)
 }
 
-pub async fn post_event(State(s): State<AppState>, auth: Auth, Path(id): Path<String>, body: Bytes) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn post_event(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     auth.admin()?;
     let body = parse_object(&body)?;
     let mut o = Obj::new(&body, "");

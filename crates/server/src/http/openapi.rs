@@ -7,6 +7,7 @@
 //! always sends them. The unit tests below check that every route of `router()` is
 //! documented and that every `$ref` resolves.
 
+mod campaigns;
 mod rewards;
 
 use axum::Json;
@@ -45,6 +46,9 @@ pub fn spec() -> Value {
             {"name": "members", "description": "Members, balances, ledgers, adjustments and transfers"},
             {"name": "pos", "description": "The till: quote, reserve, checkout, cancel, refund, receipts"},
             {"name": "rewards", "description": "Rewards catalogue: rewards, redemptions, fulfilment"},
+            {"name": "campaigns", "description": "Campaigns, member segments and offers, the cashback wallet, the product catalogue"},
+            {"name": "coupons", "description": "Coupons and promo codes: generate, import, export, validate, disable"},
+            {"name": "events", "description": "Member action events and custom event types"},
             {"name": "meta", "description": "Health, metrics and this document"},
         ],
         "paths": paths(),
@@ -294,6 +298,7 @@ fn paths() -> Value {
             .chain(member_ops())
             .chain(pos_ops())
             .chain(rewards::ops())
+            .chain(campaigns::ops())
             .collect();
     let mut paths = Map::new();
     for (path, method, op) in ops {
@@ -571,8 +576,9 @@ fn pos_ops() -> Vec<(&'static str, &'static str, Op)> {
             .e409("`receipt_conflict`: the ids were used with another body, or the receipt is committed")
             .e422(
                 "`validation_error`, `occurred_at_out_of_range`, `member_required`, `coupon_not_found`, \
-                 `redeem_auth_required`, `insufficient_points` or `redeem_limit_exceeded`",
+                 `redeem_auth_required`, `insufficient_points`, `redeem_limit_exceeded` or `insufficient_wallet`",
             )
+            .resp("429", err("`rate_limited`: too many unknown coupon codes from this key in the last minute"))
     };
     vec![
         (
@@ -654,7 +660,9 @@ fn pos_ops() -> Vec<(&'static str, &'static str, Op)> {
 
 fn schemas() -> Value {
     let mut s = Map::new();
-    for part in [common_schemas(), program_schemas(), account_schemas(), member_schemas(), pos_schemas(), rewards::schemas()] {
+    for part in
+        [common_schemas(), program_schemas(), account_schemas(), member_schemas(), pos_schemas(), rewards::schemas(), campaigns::schemas()]
+    {
         if let Value::Object(m) = part {
             s.extend(m);
         }
@@ -1093,9 +1101,10 @@ fn pos_schemas() -> Value {
             "payable_minor": int(),
             "points_earned": int(),
             "fiscal_splits": array(split),
+            "wallet_minor": describe(int(), "cashback wallet money spent on this line; left out when 0"),
+            "cashback_minor": describe(int(), "cashback this line earned; left out when 0"),
         }),
     );
-    let campaign = json!({"type": "object", "description": "a campaign entry (`not_applied` entries carry a `reason`)"});
     json!({
         "MemberRef": {
             "type": "object",
@@ -1122,7 +1131,15 @@ fn pos_schemas() -> Value {
             "member": describe(r("MemberRef"), "left out: an anonymous receipt"),
             "items": {"type": "array", "minItems": 1, "maxItems": 1000, "items": r("PosItem")},
             "redeem_points": r("RedeemPoints"),
-            "coupons": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 64}},
+            "redeem_wallet_minor": describe(
+                json!({"oneOf": [int_range(0, MAX), {"type": "string", "enum": ["max"]}]}),
+                "cashback wallet money to spend: an integer in minor units, or \"max\"; needs an identified member",
+            ),
+            "coupons": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1, "maxLength": 64},
+                "description": "coupon codes (case and surrounding spaces ignored); at most one per campaign",
+            },
             "occurred_at": describe(time(), "defaults to now; must lie in the offline window"),
             "otp": text(16),
         })),
@@ -1150,8 +1167,14 @@ fn pos_schemas() -> Value {
                 "points_pending": int(),
                 "balance": nullable(describe(balance(), "null on an anonymous receipt")),
                 "lines": array(r("ReceiptLine")),
-                "applied": array(campaign.clone()),
-                "not_applied": array(campaign),
+                "applied": array(campaigns::applied_entry()),
+                "not_applied": describe(
+                    array(campaigns::not_applied_entry()),
+                    "the nearest misses, at most 5, closest to applying first",
+                ),
+                "wallet_minor": describe(int(), "cashback wallet money spent; left out when 0"),
+                "cashback_minor": describe(int(), "cashback earned into the wallet; left out when 0"),
+                "wallet": describe(campaigns::wallet_state(), "the member's cashback wallet after checkout, when it moved"),
                 "hold_id": describe(string(), "reserved receipts"),
                 "expires_at": describe(time(), "when the hold ends (held receipts)"),
             }),
@@ -1172,6 +1195,7 @@ fn pos_schemas() -> Value {
             "member_id": nullable(string()),
             "status": {"type": "string", "enum": ["released", "cancelled"]},
             "balance": nullable(describe(balance(), "null on an anonymous receipt; left out when it was already cancelled")),
+            "wallet": describe(campaigns::wallet_state(), "the cashback wallet after the void, when it moved"),
         })),
         "RefundItem": refund_item,
         "RefundRequest": strict(&["receipt_id", "refund_id"], json!({
@@ -1205,6 +1229,9 @@ fn pos_schemas() -> Value {
                     "withheld_minor": int(),
                 }))),
                 "balance": nullable(describe(balance(), "null on an anonymous receipt")),
+                "wallet_returned_minor": describe(int(), "cashback wallet money given back; with `wallet`"),
+                "cashback_reversed_minor": describe(int(), "cashback taken back from the wallet; with `wallet`"),
+                "wallet": describe(campaigns::wallet_state(), "the cashback wallet after the refund, when the receipt used it"),
             }),
         ),
     })

@@ -11,6 +11,7 @@ pub async fn sweep(state: &AppState, tenant: &str) -> Result<(), String> {
         let mut c = state.db.pool().acquire().await.map_err(|e| e.to_string())?;
         crate::services::program::load(&mut c, tenant).await.map_err(|e| e.message)?
     };
+    release_anonymous_holds(state, tenant).await?;
     for _ in 0..100 {
         let now = now_s();
         let due = {
@@ -27,6 +28,39 @@ pub async fn sweep(state: &AppState, tenant: &str) -> Result<(), String> {
             }
             tx.commit().await.map_err(|e| e.to_string())?;
         }
+    }
+    Ok(())
+}
+
+/// Anonymous reserves have no member's book to settle them: release the expired ones here,
+/// with what their campaigns held (coupon uses, budget).
+async fn release_anonymous_holds(state: &AppState, tenant: &str) -> Result<(), String> {
+    let now = now_s();
+    let due = {
+        let mut c = state.db.pool().acquire().await.map_err(|e| e.to_string())?;
+        ledger::holds_to_release(&mut c, tenant, "", now).await.map_err(|e| e.to_string())?
+    };
+    for hold in due.into_iter().take(1000) {
+        let mut tx = state.db.begin().await.map_err(|e| e.to_string())?;
+        let Some(r) = kopilka_store::receipts::by_pk(tx.conn(), tenant, &hold.receipt_pk).await.map_err(|e| e.to_string())? else {
+            ledger::end_hold(tx.conn(), tenant, &hold.id, "expired", now).await.map_err(|e| e.to_string())?;
+            tx.commit().await.map_err(|e| e.to_string())?;
+            continue;
+        };
+        // Lock the receipt, then look again: a till may have checked it out meanwhile.
+        let locked = kopilka_store::receipts::by_key_locked(&mut tx, tenant, &r.store_id, &r.till_id, &r.receipt_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let still = ledger::hold(tx.conn(), tenant, &hold.id)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some_and(|h| h.status == "held" && h.expires_at <= now);
+        if locked.is_some_and(|x| x.status == "held" && x.id == hold.receipt_pk) && still {
+            ledger::end_hold(tx.conn(), tenant, &hold.id, "expired", now).await.map_err(|e| e.to_string())?;
+            crate::services::offers::release_held(&mut tx, tenant, &hold.receipt_pk, None, now).await.map_err(fail)?;
+            kopilka_store::receipts::delete_held(tx.conn(), tenant, &hold.receipt_pk).await.map_err(|e| e.to_string())?;
+        }
+        tx.commit().await.map_err(|e| e.to_string())?;
     }
     Ok(())
 }

@@ -42,8 +42,15 @@ pub fn parse(mut body: Map<String, Value>) -> ApiResult<CampaignSpec> {
     }
     let spec: CampaignSpec = serde_path_to_error::deserialize(Value::Object(body)).map_err(|e| {
         let path = e.path().to_string();
-        let path = if path == "." || path.is_empty() { "$".to_owned() } else { path };
         let msg = e.inner().to_string();
+        // An unknown field is reported at its own path, not at its parent's.
+        let unknown = msg.strip_prefix("unknown field `").and_then(|r| r.split('`').next()).map(str::to_owned);
+        let path = match (path.as_str(), unknown) {
+            ("." | "", Some(f)) => f,
+            (p, Some(f)) => format!("{p}.{f}"),
+            ("." | "", None) => "$".to_owned(),
+            (p, None) => p.to_owned(),
+        };
         let msg = if msg.contains("floating point") { format!("must be an integer (floats are not accepted): {msg}") } else { msg };
         ApiError::field(path, msg)
     })?;
@@ -86,7 +93,8 @@ pub async fn create(state: &AppState, auth: &Auth, spec: CampaignSpec) -> ApiRes
                 r => r?,
             }
             store::bump_generation(tx.conn(), tenant).await?;
-            tenants::audit(tx.conn(), tenant, &auth.actor(), "campaign.create", "campaign", &row.id, &json!({"code": row.code}), now).await?;
+            tenants::audit(tx.conn(), tenant, &auth.actor(), "campaign.create", "campaign", &row.id, &json!({"code": row.code}), now)
+                .await?;
             tx.commit().await?;
             Ok(to_json(&row, Usage::default())?)
         }
@@ -214,7 +222,9 @@ pub async fn create_coupons(state: &AppState, auth: &Auth, campaign: &str, b: Co
             let row = store::campaign(tx.conn(), tenant, campaign).await?.ok_or_else(|| Failure::Api(ApiError::not_found("campaign")))?;
             let spec: CampaignSpec = serde_json::from_str(&row.spec)?;
             if !spec.requires_coupon {
-                return Err(ApiError::rule("campaign_without_coupons", "this campaign does not take coupons (requires_coupon is false)").into());
+                return Err(
+                    ApiError::rule("campaign_without_coupons", "this campaign does not take coupons (requires_coupon is false)").into()
+                );
             }
             for m in &b.member_ids {
                 if kopilka_store::members::by_id(tx.conn(), tenant, m).await?.is_none() {
@@ -251,8 +261,17 @@ pub async fn create_coupons(state: &AppState, auth: &Auth, campaign: &str, b: Co
                 }
                 r => r?,
             }
-            tenants::audit(tx.conn(), tenant, &auth.actor(), "coupons.create", "campaign", campaign, &json!({"count": n, "batch": batch}), now)
-                .await?;
+            tenants::audit(
+                tx.conn(),
+                tenant,
+                &auth.actor(),
+                "coupons.create",
+                "campaign",
+                campaign,
+                &json!({"count": n, "batch": batch}),
+                now,
+            )
+            .await?;
             tx.commit().await?;
             let listed: Vec<Value> = coupons.iter().take(1000).map(coupon_json).collect();
             Ok(json!({"campaign_id": campaign, "batch": batch, "created": n, "coupons": listed}))
@@ -267,20 +286,33 @@ pub struct ImportedCoupon {
     pub member_id: Option<String>,
     pub max_uses: Option<i64>,
     pub per_member_limit: Option<i64>,
+    pub uses: i64,
+    pub starts_at: Option<i64>,
     pub expires_at: Option<i64>,
+    pub status: String,
 }
 
+/// The columns of a coupon CSV: those the export writes.
+const CSV_COLUMNS: &[&str] = &["code", "member_id", "max_uses", "per_member_limit", "uses", "starts_at", "expires_at", "status"];
+
 /// Parse a coupon CSV: a header naming `code` and optionally `member_id`, `max_uses`,
-/// `per_member_limit`, `expires_at`. Every bad row is reported; nothing is written then.
+/// `per_member_limit`, `uses`, `starts_at`, `expires_at`, `status` (the export's columns,
+/// so that an export imports back as it was). Without a `max_uses` column a coupon is
+/// single-use; with one, an empty cell is unlimited. Every bad row is reported; nothing is
+/// written then.
 pub fn parse_coupon_csv(body: &[u8]) -> ApiResult<Vec<ImportedCoupon>> {
     let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(body);
     let headers = rdr.headers().map_err(|e| ApiError::field("csv", e.to_string()))?.clone();
     let idx = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
-    for h in headers.iter() {
-        if !["code", "member_id", "max_uses", "per_member_limit", "expires_at"].iter().any(|k| h.eq_ignore_ascii_case(k)) {
+    for (i, h) in headers.iter().enumerate() {
+        if !CSV_COLUMNS.iter().any(|k| h.eq_ignore_ascii_case(k)) {
             return Err(ApiError::field("csv", format!("unknown column {h}")));
         }
+        if headers.iter().take(i).any(|o| o.eq_ignore_ascii_case(h)) {
+            return Err(ApiError::field("csv", format!("column {h} appears twice")));
+        }
     }
+    let single_use = idx("max_uses").is_none();
     let Some(code_i) = idx("code") else {
         return Err(ApiError::field("csv", "a header with a code column is required"));
     };
@@ -317,17 +349,49 @@ pub fn parse_coupon_csv(body: &[u8]) -> ApiResult<Vec<ImportedCoupon>> {
                 continue;
             }
         };
-        let expires_at = match get(idx("expires_at")) {
-            None => None,
-            Some(s) => match crate::input::parse_time(&s) {
-                Some(t) => Some(t),
-                None => {
-                    errors.insert(format!("line {line}"), format!("expires_at {s} is not an RFC 3339 time"));
-                    continue;
-                }
-            },
+        let time = |col: &str| -> Result<Option<i64>, String> {
+            get(idx(col)).map(|s| crate::input::parse_time(&s).ok_or(format!("{col} {s} is not an RFC 3339 time"))).transpose()
         };
-        out.push(ImportedCoupon { code, member_id: get(idx("member_id")), max_uses, per_member_limit, expires_at });
+        let (starts_at, expires_at) = match (time("starts_at"), time("expires_at")) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) => {
+                errors.insert(format!("line {line}"), e);
+                continue;
+            }
+        };
+        if let (Some(a), Some(b)) = (starts_at, expires_at)
+            && a >= b
+        {
+            errors.insert(format!("line {line}"), "expires_at must be after starts_at".into());
+            continue;
+        }
+        let uses = match get(idx("uses")).map(|s| s.parse::<i64>().ok().filter(|v| (0..=1_000_000_000_000).contains(v)).ok_or(s)) {
+            None => 0,
+            Some(Ok(n)) => n,
+            Some(Err(s)) => {
+                errors.insert(format!("line {line}"), format!("uses {s} is not a non-negative integer"));
+                continue;
+            }
+        };
+        let status = match get(idx("status")).map(|s| s.to_lowercase()) {
+            None => "active".to_owned(),
+            Some(s) if s == "active" || s == "disabled" => s,
+            Some(s) => {
+                errors.insert(format!("line {line}"), format!("status {s} is not active or disabled"));
+                continue;
+            }
+        };
+        let max_uses = if single_use { Some(1) } else { max_uses };
+        out.push(ImportedCoupon {
+            code,
+            member_id: get(idx("member_id")),
+            max_uses,
+            per_member_limit,
+            uses,
+            starts_at,
+            expires_at,
+            status,
+        });
         if out.len() > 100_000 {
             return Err(ApiError::field("csv", "at most 100000 coupons per import"));
         }
@@ -350,7 +414,9 @@ pub async fn import_coupons(state: &AppState, auth: &Auth, campaign: &str, rows:
             let row = store::campaign(tx.conn(), tenant, campaign).await?.ok_or_else(|| Failure::Api(ApiError::not_found("campaign")))?;
             let spec: CampaignSpec = serde_json::from_str(&row.spec)?;
             if !spec.requires_coupon {
-                return Err(ApiError::rule("campaign_without_coupons", "this campaign does not take coupons (requires_coupon is false)").into());
+                return Err(
+                    ApiError::rule("campaign_without_coupons", "this campaign does not take coupons (requires_coupon is false)").into()
+                );
             }
             let now = now_s();
             let batch = new_id();
@@ -369,19 +435,28 @@ pub async fn import_coupons(state: &AppState, auth: &Auth, campaign: &str, rows:
                     campaign_id: campaign.to_owned(),
                     code: r.code.clone(),
                     member_id: r.member_id.clone(),
-                    max_uses: r.max_uses.or(Some(1)),
+                    max_uses: r.max_uses,
                     per_member_limit: r.per_member_limit,
-                    uses: 0,
-                    starts_at: None,
+                    uses: r.uses,
+                    starts_at: r.starts_at,
                     expires_at: r.expires_at,
-                    status: "active".into(),
+                    status: r.status.clone(),
                     batch: Some(batch.clone()),
                     created_at: now,
                 });
             }
             store::insert_coupons(tx.conn(), tenant, &coupons).await?;
-            tenants::audit(tx.conn(), tenant, &auth.actor(), "coupons.import", "campaign", campaign, &json!({"count": coupons.len(), "batch": batch}), now)
-                .await?;
+            tenants::audit(
+                tx.conn(),
+                tenant,
+                &auth.actor(),
+                "coupons.import",
+                "campaign",
+                campaign,
+                &json!({"count": coupons.len(), "batch": batch}),
+                now,
+            )
+            .await?;
             tx.commit().await?;
             Ok(json!({"campaign_id": campaign, "batch": batch, "created": coupons.len()}))
         }
@@ -469,19 +544,39 @@ pub fn unknown_codes_exhausted(state: &AppState, auth: &Auth) -> bool {
 
 // ---------------------------------------------------------------- member tags, attributes
 
-pub async fn set_segments(state: &AppState, auth: &Auth, member: &str, tags: Vec<String>, attributes: Option<Map<String, Value>>) -> ApiResult<Value> {
+pub async fn set_segments(
+    state: &AppState,
+    auth: &Auth,
+    member: &str,
+    tags: Option<Vec<String>>,
+    attributes: Option<Map<String, Value>>,
+) -> ApiResult<Value> {
     let tenant = auth.tenant_id.as_str();
     with_retry(|_| {
         let (tags, attributes) = (tags.clone(), attributes.clone());
         async move {
             let mut tx = state.db.begin().await?;
-            kopilka_store::members::by_id(tx.conn(), tenant, member).await?.ok_or_else(|| Failure::Api(super::members::member_not_found()))?;
-            store::set_tags(tx.conn(), tenant, member, &tags).await?;
+            kopilka_store::members::by_id(tx.conn(), tenant, member)
+                .await?
+                .ok_or_else(|| Failure::Api(super::members::member_not_found()))?;
+            if let Some(tags) = &tags {
+                store::set_tags(tx.conn(), tenant, member, tags).await?;
+            }
             if let Some(a) = &attributes {
                 store::set_attributes(tx.conn(), tenant, member, &Value::Object(a.clone()).to_string()).await?;
             }
             let now = now_s();
-            tenants::audit(tx.conn(), tenant, &auth.actor(), "member.segments", "member", member, &json!({"tags": tags.len()}), now).await?;
+            tenants::audit(
+                tx.conn(),
+                tenant,
+                &auth.actor(),
+                "member.segments",
+                "member",
+                member,
+                &json!({"tags": tags.as_ref().map(Vec::len)}),
+                now,
+            )
+            .await?;
             let out = segments_json(tx.conn(), tenant, member).await?;
             tx.commit().await?;
             Ok(out)
@@ -520,32 +615,35 @@ pub async fn member_offers(state: &AppState, auth: &Auth, member: &str) -> ApiRe
     let set = current(state, &mut c, tenant).await?;
     let tags = store::tags(&mut c, tenant, member).await?;
     let now = now_s();
+    let active = |k: &Campaign| k.ends_at.is_none_or(|t| t > now) && k.spec.status == kopilka_domain::campaign::Status::Active;
+    let aimed = |k: &Campaign| {
+        let a = &k.spec.audience;
+        a.member_ids.iter().any(|m| m == member) || tags.iter().any(|t| a.segment_tags.contains(t))
+    };
     let mut offers = Vec::new();
     for k in &set.campaigns {
-        let a = &k.spec.audience;
-        if a.is_everyone() || k.ends_at.is_some_and(|t| t <= now) || k.spec.status != kopilka_domain::campaign::Status::Active {
-            continue;
-        }
-        if a.member_ids.iter().any(|m| m == member) || tags.iter().any(|t| a.segment_tags.contains(t)) {
+        if !k.spec.audience.is_everyone() && active(k) && aimed(k) {
             offers.push(offer_json(k));
         }
     }
     let mut coupons = Vec::new();
     for k in store::coupons_of_member(&mut c, tenant, member).await? {
         let used_up = k.max_uses.is_some_and(|m| k.uses >= m);
+        // A coupon of an archived, paused or ended campaign cannot be used: not an offer.
+        let Some(camp) = set.by_id(&k.campaign_id).filter(|camp| active(camp)) else { continue };
         if k.status == "active" && !used_up && k.expires_at.is_none_or(|t| t > now) {
             let mut v = coupon_json(&k);
-            if let Some(camp) = set.by_id(&k.campaign_id) {
-                v["campaign"] = offer_json(camp);
-            }
+            v["campaign"] = offer_json(camp);
             coupons.push(v);
         }
     }
     let progress = store::stamps_of(&mut c, tenant, member).await?;
     let mut stamp_cards = Vec::new();
     for k in &set.campaigns {
+        // Stamp cards aimed at other members are theirs alone.
         if let Some((every, target)) = k.stamp_every()
             && k.is_live(now)
+            && (k.spec.audience.is_everyone() || aimed(k))
         {
             let have = progress.iter().find(|(id, _)| *id == k.id).map(|(_, s)| *s).unwrap_or(0);
             stamp_cards.push(json!({"campaign_id": k.id, "code": k.spec.code, "name": k.spec.name, "every": every, "stamps": have,
@@ -603,7 +701,8 @@ pub async fn put_products(state: &AppState, auth: &Auth, products: Vec<(String, 
             for (sku, name, category) in products {
                 store::put_product(tx.conn(), tenant, sku, name.as_deref(), category.as_deref(), now).await?;
             }
-            tenants::audit(tx.conn(), tenant, &auth.actor(), "products.put", "products", "", &json!({"count": products.len()}), now).await?;
+            tenants::audit(tx.conn(), tenant, &auth.actor(), "products.put", "products", "", &json!({"count": products.len()}), now)
+                .await?;
             tx.commit().await?;
             Ok(json!({"updated": products.len()}))
         }

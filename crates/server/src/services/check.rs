@@ -83,7 +83,9 @@ pub async fn member_diffs(c: &mut Conn, tenant: &str, member: &str) -> Result<Ve
     let held_wallet = kopilka_store::campaigns::held_wallet(c, tenant, member).await?;
     diff("wallet ledger sum = balance - debt", w.balance_minor - w.debt_minor, wallet_sum);
     diff("wallet held", w.held_minor, held_wallet);
-    for (what, v) in [("wallet balance", w.balance_minor), ("wallet debt", w.debt_minor), ("wallet available", w.balance_minor - w.held_minor)] {
+    for (what, v) in
+        [("wallet balance", w.balance_minor), ("wallet debt", w.debt_minor), ("wallet available", w.balance_minor - w.held_minor)]
+    {
         if v < 0 {
             diff(&format!("{what} negative"), v, 0);
         }

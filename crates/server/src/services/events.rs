@@ -44,8 +44,11 @@ pub async fn post(state: &AppState, auth: &Auth, member: &str, ev: EventRequest)
             let m = kopilka_store::members::by_id(tx.conn(), tenant, member).await?.ok_or_else(|| Failure::Api(member_not_found()))?;
             if !BUILTIN.contains(&ev.kind.as_str()) {
                 let Some(schema) = store::event_type(tx.conn(), tenant, &ev.kind).await? else {
-                    return Err(ApiError::rule("unknown_event_type", format!("no event type {}; register it at /api/v1/event-types/{{type}}", ev.kind))
-                        .into());
+                    return Err(ApiError::rule(
+                        "unknown_event_type",
+                        format!("no event type {}; register it at /api/v1/event-types/{{type}}", ev.kind),
+                    )
+                    .into());
                 };
                 let schema: Value = serde_json::from_str(&schema)?;
                 let mut errors = BTreeMap::new();
@@ -99,19 +102,24 @@ pub async fn post(state: &AppState, auth: &Auth, member: &str, ev: EventRequest)
                 let mut exclusive: Option<String> = None;
                 for &i in &candidates {
                     let k = &set.campaigns[i];
-                    let points: i64 = k.spec.effects.iter().map(|f| if let engine::Effect::BonusPoints { points, .. } = f { *points } else { 0 }).sum();
+                    let points: i64 =
+                        k.spec.effects.iter().map(|f| if let engine::Effect::BonusPoints { points, .. } = f { *points } else { 0 }).sum();
                     let miss = match k.check(&ctx) {
                         Err(m) if m.distance.is_infinite() => continue,
                         Err(m) => Some(m),
                         Ok(()) => {
                             let b = &k.spec.budget;
-                            let over = |u: &Usage, p: Option<i64>, uses: Option<i64>| p.is_some_and(|l| u.points + points > l) || uses.is_some_and(|l| u.uses + 1 > l);
+                            let over = |u: &Usage, p: Option<i64>, uses: Option<i64>| {
+                                p.is_some_and(|l| u.points + points > l) || uses.is_some_and(|l| u.uses + 1 > l)
+                            };
                             let reason = match usage.get(&k.id) {
                                 Some((t, _)) if over(t, b.points, b.uses) => Some(Reason::BudgetSpent),
                                 Some((_, mine)) if over(mine, b.per_member_points, b.per_member_uses) => Some(Reason::MemberLimitReached),
                                 _ => match &exclusive {
                                     Some(name) => Some(Reason::NotCombinable { with: name.clone() }),
-                                    None if k.spec.exclusive && !awards.is_empty() => Some(Reason::NotCombinable { with: applied_name(&applied) }),
+                                    None if k.spec.exclusive && !awards.is_empty() => {
+                                        Some(Reason::NotCombinable { with: applied_name(&applied) })
+                                    }
                                     None => None,
                                 },
                             };
@@ -149,7 +157,14 @@ pub async fn post(state: &AppState, auth: &Auth, member: &str, ev: EventRequest)
                 let expires = book.expiry_for(now);
                 book.credit(&mut tx, "bonus", Some(&pk), *points, now, expires, false).await?;
                 let reason = format!("campaign {code}: {}", ev.kind);
-                book.entry(&mut tx, "bonus", *points, at.min(now), EntryRef { reason: Some(reason), ref_id: Some(pk.clone()), receipt_id: None }).await?;
+                book.entry(
+                    &mut tx,
+                    "bonus",
+                    *points,
+                    at.min(now),
+                    EntryRef { reason: Some(reason), ref_id: Some(pk.clone()), receipt_id: None },
+                )
+                .await?;
                 book.balance.lifetime_earned += points;
                 total += points;
                 store::insert_receipt_campaign(
@@ -179,8 +194,15 @@ pub async fn post(state: &AppState, auth: &Auth, member: &str, ev: EventRequest)
                 "points_awarded": total, "applied": applied, "not_applied": not_applied, "balance": balance_json(&saved),
             });
             store::insert_action_event(tx.conn(), tenant, &ev.event_id, member, &ev.kind, &ev.hash, &answer.to_string(), at, now).await?;
-            kopilka_store::members::insert_event(tx.conn(), tenant, member, "action_event", &json!({"event_id": ev.event_id, "type": ev.kind, "points": total}), at)
-                .await?;
+            kopilka_store::members::insert_event(
+                tx.conn(),
+                tenant,
+                member,
+                "action_event",
+                &json!({"event_id": ev.event_id, "type": ev.kind, "points": total}),
+                at,
+            )
+            .await?;
             tx.commit().await?;
             Ok((true, answer))
         }

@@ -41,14 +41,7 @@ pub struct Decision {
     pub records: Vec<ReceiptCampaign>,
 }
 
-fn ctx<'a>(
-    program: &'a Program,
-    req: &PosRequest,
-    p: &'a Prepared,
-    tier: Option<&'a str>,
-    store: &'a Store,
-    at: i64,
-) -> Ctx<'a> {
+fn ctx<'a>(program: &'a Program, req: &PosRequest, p: &'a Prepared, tier: Option<&'a str>, store: &'a Store, at: i64) -> Ctx<'a> {
     let mut c = Ctx::new(program, &req.lines, p.facts.as_ref(), tier, &store.id, &store.code, p.local, at);
     c.coupons = p.coupons.keys().cloned().chain(p.blocked.keys().filter(|k| k.starts_with("coupon:")).map(|k| k[7..].to_owned())).collect();
     c
@@ -69,30 +62,51 @@ pub async fn prepare(
     tier: Option<&str>,
     at: i64,
     write: bool,
+    own_hold: Option<&str>,
 ) -> Fallible<Prepared> {
     let tenant = auth.tenant_id.as_str();
     let set = super::campaigns::current(state, tx.conn(), tenant).await?;
     let tz: chrono_tz::Tz = store.time_zone.parse().unwrap_or_else(|_| program.tz());
     let local = chrono::DateTime::from_timestamp(at, 0).unwrap_or_default().with_timezone(&tz).naive_local();
-    let facts = match member {
+    let mut facts = match member {
         None => None,
         Some(m) if set.campaigns.is_empty() => Some(MemberFacts { id: m.id.clone(), enrolled_at: m.created_at, ..MemberFacts::default() }),
         Some(m) => {
-            let attributes = match store::attributes(tx.conn(), tenant, &m.id).await? {
-                Some(s) => serde_json::from_str(&s).unwrap_or_default(),
-                None => serde_json::Map::new(),
+            // Only what some campaign can look at is read.
+            let needs = set.needs;
+            let attributes = match needs.attributes {
+                true => store::attributes(tx.conn(), tenant, &m.id).await?.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default(),
+                false => serde_json::Map::new(),
             };
             Some(MemberFacts {
                 id: m.id.clone(),
-                tags: store::tags(tx.conn(), tenant, &m.id).await?,
+                tags: if needs.tags { store::tags(tx.conn(), tenant, &m.id).await? } else { Vec::new() },
                 attributes,
                 enrolled_at: m.created_at,
                 birthday: m.birthday.as_deref().and_then(|b| chrono::NaiveDate::parse_from_str(b, "%Y-%m-%d").ok()),
-                purchases: store::purchases(tx.conn(), tenant, &m.id).await?,
-                stamps: store::stamps_of(tx.conn(), tenant, &m.id).await?.into_iter().collect(),
+                purchases: if needs.purchases { store::purchases(tx.conn(), tenant, &m.id).await? } else { 0 },
+                stamps: if needs.stamps {
+                    store::stamps_of(tx.conn(), tenant, &m.id).await?.into_iter().collect()
+                } else {
+                    Default::default()
+                },
             })
         }
     };
+    // A quote of a receipt that this till holds with the same body (`own_hold`, its pk):
+    // what its own hold took (coupon uses, budget, stamps) counts as available to it, as
+    // its held points and wallet money do, so the quote agrees with the checkout.
+    let own: Vec<ReceiptCampaign> = match own_hold {
+        Some(pk) => store::receipt_campaigns(tx.conn(), tenant, pk).await?.into_iter().filter(|r| r.status == "held").collect(),
+        None => Vec::new(),
+    };
+    if let Some(f) = &mut facts {
+        for r in own.iter().filter(|r| r.stamps_every > 0) {
+            if let Some(s) = f.stamps.get_mut(&r.campaign_id) {
+                *s -= stamp_lines(r).iter().map(|(_, units, free)| units - r.stamps_every * free).sum::<i64>();
+            }
+        }
+    }
     let lock = if write { tx.for_update() } else { "" };
     let mut p = Prepared { set: set.clone(), facts, coupons: HashMap::new(), blocked: HashMap::new(), usage: HashMap::new(), local };
 
@@ -103,14 +117,16 @@ pub async fn prepare(
         if super::campaigns::unknown_codes_exhausted(state, auth) {
             return Err(ApiError::rate_limited().into());
         }
-        let Some(k) = store::coupon_by_code(tx.conn(), tenant, &code, lock).await? else {
+        let Some(mut k) = store::coupon_by_code(tx.conn(), tenant, &code, lock).await? else {
             super::campaigns::note_unknown_code(state, auth)?;
             return Err(ApiError::rule("coupon_not_found", format!("coupon {} is not known", req.coupons[i])).into());
         };
         if p.coupons.contains_key(&k.campaign_id) || p.blocked.contains_key(&format!("coupon:{}", k.campaign_id)) {
             return Err(ApiError::field(format!("coupons[{i}]"), "another coupon of the same campaign is on this receipt").into());
         }
-        match coupon_problem(tx, tenant, &set, &k, member.map(|m| m.id.as_str()), at).await? {
+        let own_use = own.iter().any(|r| r.coupon_id.as_deref() == Some(k.id.as_str()));
+        k.uses -= i64::from(own_use);
+        match coupon_problem(tx, tenant, &set, &k, member.map(|m| m.id.as_str()), at, i64::from(own_use)).await? {
             None => {
                 p.coupons.insert(k.campaign_id.clone(), k);
             }
@@ -131,14 +147,29 @@ pub async fn prepare(
         if write {
             store::ensure_usage(tx.conn(), tenant, &id, m).await?;
         }
-        let u = store::usage(tx.conn(), tenant, &id, m, lock).await?;
+        let mut u = store::usage(tx.conn(), tenant, &id, m, lock).await?;
+        for r in own.iter().filter(|r| r.campaign_id == id) {
+            for x in [&mut u.0, &mut u.1] {
+                x.points -= r.points;
+                x.money_minor -= r.money_minor;
+                x.uses -= 1;
+            }
+        }
         p.usage.insert(id, u);
     }
     Ok(p)
 }
 
 /// Why a known coupon cannot be used now, if it cannot.
-async fn coupon_problem(tx: &mut Tx, tenant: &str, set: &CampaignSet, k: &Coupon, member: Option<&str>, at: i64) -> Fallible<Option<Reason>> {
+async fn coupon_problem(
+    tx: &mut Tx,
+    tenant: &str,
+    set: &CampaignSet,
+    k: &Coupon,
+    member: Option<&str>,
+    at: i64,
+    own_uses: i64,
+) -> Fallible<Option<Reason>> {
     let code = k.code.clone();
     let live = set.by_id(&k.campaign_id).is_some_and(|c| c.spec.status == engine::Status::Active);
     Ok(if k.status != "active" || !live {
@@ -154,7 +185,7 @@ async fn coupon_problem(tx: &mut Tx, tenant: &str, set: &CampaignSet, k: &Coupon
     } else if k.member_id.as_deref().is_some_and(|m| Some(m) != member) {
         Some(Reason::CouponNotForMember { code })
     } else if let (Some(limit), Some(m)) = (k.per_member_limit, member)
-        && store::coupon_member_uses(tx.conn(), tenant, &k.id, m).await? >= limit
+        && store::coupon_member_uses(tx.conn(), tenant, &k.id, m).await? - own_uses >= limit
     {
         Some(Reason::CouponMemberLimit { code })
     } else {
@@ -176,7 +207,7 @@ pub async fn validate_coupon(state: &AppState, auth: &crate::auth::Auth, code: &
     };
     let (_, program) = super::program::current(state, tx.conn(), tenant).await?;
     let set = super::campaigns::current(state, tx.conn(), tenant).await?;
-    let problem = coupon_problem(&mut tx, tenant, &set, &k, member, kopilka_store::now_s()).await.map_err(|e| match e {
+    let problem = coupon_problem(&mut tx, tenant, &set, &k, member, kopilka_store::now_s(), 0).await.map_err(|e| match e {
         Failure::Api(a) => a,
         Failure::Store(s) => s.into(),
     })?;
@@ -216,29 +247,31 @@ pub fn decide(
             blocked.insert(i, r.clone());
         }
     }
-    let input = |plan: &[kopilka_domain::receipt::PlannedCampaign], redeem: RedeemRequest| {
+    // `spend`: with the requested points and wallet money, or (while settling the
+    // campaigns after a spending error) without any.
+    let input = |plan: &[kopilka_domain::receipt::PlannedCampaign], spend: bool| {
         calculate(&CalcInput {
             program,
             tier: tier_row,
             lines: &req.lines,
-            redeem,
+            redeem: if spend { req.redeem } else { RedeemRequest::None },
             available_points: available,
             plan,
-            wallet: if redeem == RedeemRequest::None { RedeemRequest::None } else { req.wallet },
+            wallet: if spend { req.wallet } else { RedeemRequest::None },
             wallet_available,
         })
     };
-    let mut redeem = req.redeem;
+    let mut spend = true;
     let (verdict, calc) = loop {
         let verdict = engine::evaluate(set, &c, &blocked);
-        let calc = match input(&verdict.plan, redeem) {
+        let calc = match input(&verdict.plan, spend) {
             Ok(calc) => calc,
             // Spending limits depend on the discounts; settle the campaigns without
             // spending first (blocking only lowers discounts, so the limit only rises).
             Err(CalcError::InsufficientPoints { .. } | CalcError::RedeemLimitExceeded { .. } | CalcError::InsufficientWallet { .. })
-                if redeem != RedeemRequest::None =>
+                if spend =>
             {
-                redeem = RedeemRequest::None;
+                spend = false;
                 continue;
             }
             Err(e) => return Err(e),
@@ -263,17 +296,19 @@ pub fn decide(
                 if over(total, b.points, b.money_minor, b.uses) {
                     blocked.insert(pc.index, Reason::BudgetSpent);
                     changed = true;
-                } else if b.has_per_member() && c.member.is_some() && over(mine, b.per_member_points, b.per_member_money_minor, b.per_member_uses) {
+                } else if b.has_per_member()
+                    && c.member.is_some()
+                    && over(mine, b.per_member_points, b.per_member_money_minor, b.per_member_uses)
+                {
                     blocked.insert(pc.index, Reason::MemberLimitReached);
                     changed = true;
                 }
             }
         }
         if !changed {
-            if redeem != req.redeem {
+            if !spend {
                 // Campaigns are settled; now the real spending (its errors are the answer).
-                redeem = req.redeem;
-                let calc = input(&verdict.plan, redeem)?;
+                let calc = input(&verdict.plan, true)?;
                 break (verdict, calc);
             }
             break (verdict, calc);
@@ -354,7 +389,15 @@ fn selector_mask(c: &Ctx<'_>, s: &engine::Selector) -> Vec<bool> {
 
 /// Write what the campaigns gave: per-receipt records, budget usage, coupon uses and
 /// stamps. `status` is `held` (a reserve) or `committed`.
-pub async fn record(tx: &mut Tx, tenant: &str, set: &CampaignSet, records: &[ReceiptCampaign], receipt_pk: &str, status: &str, now: i64) -> Fallible<()> {
+pub async fn record(
+    tx: &mut Tx,
+    tenant: &str,
+    set: &CampaignSet,
+    records: &[ReceiptCampaign],
+    receipt_pk: &str,
+    status: &str,
+    now: i64,
+) -> Fallible<()> {
     for r in records {
         let mut r = r.clone();
         r.receipt_pk = receipt_pk.to_owned();
@@ -363,7 +406,8 @@ pub async fn record(tx: &mut Tx, tenant: &str, set: &CampaignSet, records: &[Rec
         store::insert_receipt_campaign(tx.conn(), tenant, &r).await?;
         let member = (!r.member_id.is_empty()).then_some(r.member_id.as_str());
         if set.by_id(&r.campaign_id).is_some_and(|k| k.spec.budget.is_limited()) {
-            store::add_usage(tx.conn(), tenant, &r.campaign_id, member, Usage { points: r.points, money_minor: r.money_minor, uses: 1 }).await?;
+            store::add_usage(tx.conn(), tenant, &r.campaign_id, member, Usage { points: r.points, money_minor: r.money_minor, uses: 1 })
+                .await?;
         }
         if let Some(cp) = &r.coupon_id {
             store::add_coupon_uses(tx.conn(), tenant, cp, 1).await?;
@@ -402,7 +446,8 @@ pub async fn release(tx: &mut Tx, tenant: &str, receipt_pk: &str, now: i64) -> F
         }
         store::set_receipt_campaign_status(tx.conn(), tenant, receipt_pk, &r.campaign_id, "released").await?;
         let member = (!r.member_id.is_empty()).then_some(r.member_id.as_str());
-        store::sub_usage(tx.conn(), tenant, &r.campaign_id, member, Usage { points: r.points, money_minor: r.money_minor, uses: 1 }).await?;
+        store::sub_usage(tx.conn(), tenant, &r.campaign_id, member, Usage { points: r.points, money_minor: r.money_minor, uses: 1 })
+            .await?;
         if let Some(cp) = &r.coupon_id {
             store::add_coupon_uses(tx.conn(), tenant, cp, -1).await?;
         }
@@ -420,7 +465,16 @@ pub async fn release(tx: &mut Tx, tenant: &str, receipt_pk: &str, now: i64) -> F
 /// back the stamps those units earned and give back the free units they used, by the
 /// same cumulative floor proportions as points. When the receipt is now refunded in full,
 /// its coupon uses are given back too.
-pub async fn refund_line(tx: &mut Tx, tenant: &str, receipt_pk: &str, line_no: i64, q: i64, k_before: i64, k_after: i64, now: i64) -> Fallible<()> {
+pub async fn refund_line(
+    tx: &mut Tx,
+    tenant: &str,
+    receipt_pk: &str,
+    line_no: i64,
+    q: i64,
+    k_before: i64,
+    k_after: i64,
+    now: i64,
+) -> Fallible<()> {
     if q <= 0 {
         return Ok(());
     }
@@ -476,7 +530,17 @@ impl WalletBook {
         (self.w.balance_minor - self.w.held_minor).max(0)
     }
 
-    async fn entry(&mut self, tx: &mut Tx, kind: &str, amount: i64, receipt_id: Option<&str>, ref_id: &str, reason: Option<&str>, at: i64, now: i64) -> Fallible<()> {
+    async fn entry(
+        &mut self,
+        tx: &mut Tx,
+        kind: &str,
+        amount: i64,
+        receipt_id: Option<&str>,
+        ref_id: &str,
+        reason: Option<&str>,
+        at: i64,
+        now: i64,
+    ) -> Fallible<()> {
         self.w.seq += 1;
         store::insert_wallet_entry(
             tx.conn(),

@@ -267,10 +267,9 @@ fn calc_error(e: CalcError) -> ApiError {
         CalcError::RedeemLimitExceeded { requested, limit } => {
             ApiError::rule("redeem_limit_exceeded", format!("{requested} points requested, at most {limit} may pay for this receipt"))
         }
-        CalcError::InsufficientWallet { requested, available } => ApiError::rule(
-            "insufficient_wallet",
-            format!("{requested} requested from the cashback wallet, {available} available"),
-        ),
+        CalcError::InsufficientWallet { requested, available } => {
+            ApiError::rule("insufficient_wallet", format!("{requested} requested from the cashback wallet, {available} available"))
+        }
         CalcError::TooLarge(m) => ApiError::field("items", m),
     }
 }
@@ -473,6 +472,7 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
 
     // Idempotency.
     let mut own_hold = 0;
+    let mut own_receipt: Option<String> = None;
     let existing = if mode == Mode::Quote {
         receipts::by_key(tx.conn(), tenant, &req.store_id, &req.till_id, &req.receipt_id).await?
     } else {
@@ -508,6 +508,7 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
                 }
             } else if existing.body_hash == req.hash {
                 own_hold = hold.map(|h| h.points).unwrap_or(0);
+                own_receipt = Some(existing.id.clone());
             }
         }
         if live && mode != Mode::Quote {
@@ -609,14 +610,31 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
     };
     let own_wallet_hold = if mode == Mode::Quote && wallet_spends { existing_held_wallet(&mut tx, tenant, req).await? } else { 0 };
     let wallet_available = wallet.as_ref().map(|w| w.available() + own_wallet_hold).unwrap_or(0);
-    let prepared = offers::prepare(state, &mut tx, auth, req, member.as_ref(), &store, &program, tier_code.as_deref(), occurred_at, write).await?;
+    let prepared = offers::prepare(
+        state,
+        &mut tx,
+        auth,
+        req,
+        member.as_ref(),
+        &store,
+        &program,
+        tier_code.as_deref(),
+        occurred_at,
+        write,
+        own_receipt.as_deref(),
+    )
+    .await?;
     let decision = offers::decide(&program, tier, req, &prepared, &store, occurred_at, available, wallet_available).map_err(calc_error)?;
     let mut calc = decision.calc;
     if (calc.points_redeemed > 0 || calc.wallet_minor > 0) && !auth_ok {
         return Err(redeem_auth_required().into());
     }
-    if write && member.is_some() && wallet.is_none() && calc.cashback_minor > 0 {
-        wallet = Some(offers::WalletBook::open(&mut tx, tenant, &member.as_ref().expect("member").id).await?);
+    if let Some(m) = &member
+        && write
+        && wallet.is_none()
+        && calc.cashback_minor > 0
+    {
+        wallet = Some(offers::WalletBook::open(&mut tx, tenant, &m.id).await?);
     }
     let offers_json = (decision.applied.as_slice(), decision.not_applied.as_slice());
     if member.is_none() {
@@ -638,9 +656,11 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
                 .map(|b| predict(&b.balance, calc.points_redeemed, calc.points_earned, &outcome, now, b.balance.held - own_hold))
                 .unwrap_or(Value::Null);
             tx.rollback().await?;
-            let mut ans = answer(req, member_id, "quoted", tier_code.as_deref(), version, &calc, outcome.points_pending, balance, offers_json);
+            let mut ans =
+                answer(req, member_id, "quoted", tier_code.as_deref(), version, &calc, outcome.points_pending, balance, offers_json);
             if let Some(w) = &wallet {
-                ans["wallet"] = predict_wallet(&w.w, calc.wallet_minor - own_wallet_hold, calc.cashback_minor, w.w.held_minor - own_wallet_hold);
+                ans["wallet"] =
+                    predict_wallet(&w.w, calc.wallet_minor - own_wallet_hold, calc.cashback_minor, w.w.held_minor - own_wallet_hold);
             }
             Ok(ans)
         }
@@ -652,7 +672,8 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
                 .as_ref()
                 .map(|b| predict(&b.balance, calc.points_redeemed, calc.points_earned, &outcome, now, b.balance.held))
                 .unwrap_or(Value::Null);
-            let mut ans = answer(req, member_id, "held", tier_code.as_deref(), version, &calc, outcome.points_pending, balance, offers_json);
+            let mut ans =
+                answer(req, member_id, "held", tier_code.as_deref(), version, &calc, outcome.points_pending, balance, offers_json);
             ans["hold_id"] = Value::String(hold_id.clone());
             ans["expires_at"] = Value::String(fmt_time(hold_expires));
             let receipt =
@@ -707,7 +728,8 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
                 }
                 None => Value::Null,
             };
-            let mut ans = answer(req, member_id, "committed", tier_code.as_deref(), version, &calc, outcome.points_pending, balance, offers_json);
+            let mut ans =
+                answer(req, member_id, "committed", tier_code.as_deref(), version, &calc, outcome.points_pending, balance, offers_json);
             offers::record(&mut tx, tenant, &prepared.set, &decision.records, &pk, "committed", now).await?;
             if let Some(mut w) = wallet.take() {
                 w.spend(&mut tx, calc.wallet_minor, &req.receipt_id, &pk, occurred_at, now).await?;
@@ -980,7 +1002,11 @@ async fn void(mut tx: kopilka_store::Tx, tenant: &str, mut receipt: Receipt, pro
         if spent > 0 || cashback > 0 {
             let mut w = offers::WalletBook::open(&mut tx, tenant, &member).await?;
             if w.available() + spent < cashback {
-                return Err(ApiError::conflict("cancel_not_possible", "the member has already spent this receipt's cashback; use a refund").into());
+                return Err(ApiError::conflict(
+                    "cancel_not_possible",
+                    "the member has already spent this receipt's cashback; use a refund",
+                )
+                .into());
             }
             w.return_spend(&mut tx, spent, &receipt.receipt_id, &receipt.id, now).await?;
             let short = w.take_back(&mut tx, cashback, &receipt.receipt_id, &receipt.id, now).await?;

@@ -299,8 +299,10 @@ async fn attempt(state: &AppState, auth: &Auth, req: &RefundRequest) -> Fallible
     let (mut wallet_returned, mut cashback_reversed) = (0i64, 0i64);
     for (i, k) in &wanted {
         let l = &lines[*i];
-        wallet_returned += part(l.wallet_minor, l.quantity_base, l.refunded_base + k) - part(l.wallet_minor, l.quantity_base, l.refunded_base);
-        cashback_reversed += part(l.cashback_minor, l.quantity_base, l.refunded_base + k) - part(l.cashback_minor, l.quantity_base, l.refunded_base);
+        wallet_returned +=
+            part(l.wallet_minor, l.quantity_base, l.refunded_base + k) - part(l.wallet_minor, l.quantity_base, l.refunded_base);
+        cashback_reversed +=
+            part(l.cashback_minor, l.quantity_base, l.refunded_base + k) - part(l.cashback_minor, l.quantity_base, l.refunded_base);
     }
     let mut wallet_json = None;
     if let Some(member) = receipt.member_id.clone()
@@ -324,7 +326,8 @@ async fn attempt(state: &AppState, auth: &Auth, req: &RefundRequest) -> Fallible
     // Record the refund on the lines and the receipt.
     for (i, k) in &wanted {
         let l = &lines[*i];
-        super::offers::refund_line(&mut tx, tenant, &receipt.id, l.line_no, l.quantity_base, l.refunded_base, l.refunded_base + k, now).await?;
+        super::offers::refund_line(&mut tx, tenant, &receipt.id, l.line_no, l.quantity_base, l.refunded_base, l.refunded_base + k, now)
+            .await?;
     }
     let mut out_lines = Vec::new();
     for (n, (i, k)) in wanted.iter().enumerate() {

@@ -160,6 +160,17 @@ async fn check_tiers(state: &AppState, c: &mut Conn, tenant: &str, spec: &Reward
             errors.insert(format!("tiers[{i}]"), format!("the programme has no tier {t}"));
         }
     }
+    if let Some(id) = &spec.campaign_id {
+        let ok = match kopilka_store::campaigns::campaign(c, tenant, id).await? {
+            Some(row) => {
+                serde_json::from_str::<kopilka_domain::campaign::CampaignSpec>(&row.spec).is_ok_and(|s| s.requires_coupon) && !row.archived
+            }
+            None => false,
+        };
+        if !ok {
+            errors.insert("campaign_id".into(), "must name a live campaign with requires_coupon: true".into());
+        }
+    }
     if errors.is_empty() { Ok(()) } else { Err(ApiError::fields(errors)) }
 }
 
@@ -356,6 +367,24 @@ pub async fn redeem(state: &AppState, auth: &Auth, member: &str, reward_id: &str
             let id = new_id();
             let code = new_code();
             let points = reward.points_price;
+            // A coupon reward issues its code as a single-use personal coupon of its campaign.
+            if let Some(campaign) = reward.campaign_id.as_ref().filter(|_| reward.kind == "coupon") {
+                let coupon = kopilka_store::campaigns::Coupon {
+                    id: format!("reward:{id}"),
+                    campaign_id: campaign.clone(),
+                    code: code.clone(),
+                    member_id: Some(member.to_owned()),
+                    max_uses: Some(1),
+                    per_member_limit: None,
+                    uses: 0,
+                    starts_at: None,
+                    expires_at: reward.valid_to,
+                    status: "active".into(),
+                    batch: Some(format!("reward:{reward_id}")),
+                    created_at: now,
+                };
+                kopilka_store::campaigns::insert_coupons(tx.conn(), &tenant, std::slice::from_ref(&coupon)).await?;
+            }
             book.consume(&mut tx, points, "reward", &id).await?;
             let r = EntryRef { reason: Some(format!("reward {}", reward.code)), ref_id: Some(id.clone()), ..Default::default() };
             book.entry(&mut tx, "redeem", -points, now, r).await?;
@@ -540,6 +569,16 @@ async fn cancel_in(tx: &mut Tx, tenant: &str, program: &kopilka_domain::program:
     let mut book =
         Book::open(tx, tenant, &x.member_id, program, now).await?.ok_or_else(|| ApiError::internal("a redemption's member is missing"))?;
     let r = EntryRef { reason: Some(format!("reward {} cancelled", reward.code)), ref_id: Some(x.id.clone()), ..Default::default() };
+    // A coupon reward: its coupon must be unused, and stops working.
+    let lock = tx.for_update();
+    if let Some(k) = kopilka_store::campaigns::coupon_by_id(tx.conn(), tenant, &format!("reward:{}", x.id), lock).await? {
+        if k.uses > 0 {
+            return Err(
+                ApiError::conflict("redemption_fulfilled", "the coupon of this reward was already used; it cannot be cancelled").into()
+            );
+        }
+        kopilka_store::campaigns::set_coupon_status(tx.conn(), tenant, &k.id, "disabled").await?;
+    }
     let back = book.give_back(tx, &x.id, "reward", x.points, false, Some(("return_redeem", now, r))).await?;
     assert_eq!(back, x.points, "a redemption's consumptions give back exactly its points");
     let b = book.save(tx).await?;

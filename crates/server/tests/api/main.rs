@@ -1,5 +1,8 @@
 //! API tests, each run on SQLite and on PostgreSQL.
 
+mod campaigns_admin;
+mod campaigns_docs;
+mod campaigns_till;
 mod contract;
 mod fuzz_regressions;
 mod helpers;

@@ -125,14 +125,32 @@ both!(reward_crud_and_validation, |app: TestApp| async move {
         assert_field_error(&got, field);
     }
     assert_error(&app.post_raw(&t.admin, "/api/v1/rewards", "{not json").await, 400, "invalid_json");
-    // A coupon reward may name its campaign.
+    // A coupon reward may name its campaign: one that takes coupons.
+    let (s, camp) = app
+        .post(
+            &t.admin,
+            "/api/v1/campaigns",
+            json!({"code": "ten", "name": "10 % off", "requires_coupon": true,
+              "effects": [{"type": "discount_percent", "percent_bp": 1000}]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{camp}");
+    let camp_id = camp["id"].as_str().unwrap().to_owned();
+    let got = app
+        .post(
+            &t.admin,
+            "/api/v1/rewards",
+            json!({"code": "C-9", "name": "x", "kind": "coupon", "campaign_id": "camp-1", "points_price": 500}),
+        )
+        .await;
+    assert_field_error(&got, "campaign_id");
     let coupon = reward(
         &app,
         &t.admin,
-        json!({"code": "C-10", "name": "10 % coupon", "kind": "coupon", "campaign_id": "camp-1", "points_price": 500}),
+        json!({"code": "C-10", "name": "10 % coupon", "kind": "coupon", "campaign_id": camp_id, "points_price": 500}),
     )
     .await;
-    assert_eq!(coupon["campaign_id"], "camp-1");
+    assert_eq!(coupon["campaign_id"], camp_id.as_str());
 
     // Read, list.
     let (s, got) = app.get(&t.admin, &format!("/api/v1/rewards/{rid}")).await;
