@@ -104,7 +104,7 @@ fn bench(c: &mut Criterion) {
     let lines = receipt();
     let member = MemberFacts { id: "m1".into(), enrolled_at: 1_700_000_000, ..MemberFacts::default() };
     let mut group = c.benchmark_group("quote_50_lines");
-    for n in [100, 1_000, 10_000] {
+    for n in [0, 100, 1_000, 10_000] {
         let set = campaigns(n);
         group.bench_function(format!("{n}_campaigns"), |b| b.iter(|| quote(black_box(&set), &program, &lines, &member)));
     }
@@ -117,7 +117,7 @@ fn tail() {
     let lines = receipt();
     let member = MemberFacts { id: "m1".into(), enrolled_at: 1_700_000_000, ..MemberFacts::default() };
     println!("\nquote of a 50-line receipt, engine and calculation, 20000 runs each:");
-    for n in [100, 1_000, 10_000] {
+    for n in [0, 100, 1_000, 10_000] {
         let set = campaigns(n);
         let ctx_probe = {
             let local = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap().and_hms_opt(12, 0, 0).unwrap();

@@ -476,8 +476,9 @@ pub struct Ctx<'a> {
     /// For event campaigns: the event type and its data.
     pub event: Option<(&'a str, &'a Value)>,
     cel: std::cell::OnceCell<Option<cel::Context<'static, 'static>>>,
-    by_cat: HashMap<String, (i128, i128)>,
-    by_sku: HashMap<String, (i128, i128)>,
+    /// Per category and per sku: (quantity in thousandths, amount, the lines).
+    by_cat: HashMap<String, (i128, i128, Vec<usize>)>,
+    by_sku: HashMap<String, (i128, i128, Vec<usize>)>,
 }
 
 impl<'a> Ctx<'a> {
@@ -506,18 +507,20 @@ impl<'a> Ctx<'a> {
                 discountable: l.discount && !program.is_no_discount(l.category.as_deref()),
             })
             .collect();
-        let mut by_cat: HashMap<String, (i128, i128)> = HashMap::new();
-        let mut by_sku: HashMap<String, (i128, i128)> = HashMap::new();
-        for v in &views {
+        let mut by_cat: HashMap<String, (i128, i128, Vec<usize>)> = HashMap::new();
+        let mut by_sku: HashMap<String, (i128, i128, Vec<usize>)> = HashMap::new();
+        for (i, v) in views.iter().enumerate() {
             if let Some(c) = &v.category {
                 let e = by_cat.entry(c.clone()).or_default();
                 e.0 += v.milli;
                 e.1 += v.total;
+                e.2.push(i);
             }
-            if let Some(s) = &v.sku {
-                let e = by_sku.entry(s.clone()).or_default();
+            if let Some(sku) = &v.sku {
+                let e = by_sku.entry(sku.clone()).or_default();
                 e.0 += v.milli;
                 e.1 += v.total;
+                e.2.push(i);
             }
         }
         let total = views.iter().map(|v| v.total).sum();
@@ -551,6 +554,20 @@ impl<'a> Ctx<'a> {
             return sel.skus.iter().filter_map(|s| self.by_sku.get(s)).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
         }
         self.lines.iter().filter(|l| sel.matches(l)).fold((0, 0), |a, l| (a.0 + l.milli, a.1 + l.total))
+    }
+
+    /// Which lines a selector selects, from the per-category and per-sku line lists.
+    fn mask_of(&self, sel: &Sel) -> Vec<bool> {
+        if sel.is_all() {
+            return vec![true; self.lines.len()];
+        }
+        let mut mask = vec![false; self.lines.len()];
+        for hit in sel.cats.iter().filter_map(|c| self.by_cat.get(c)).chain(sel.skus.iter().filter_map(|s| self.by_sku.get(s))) {
+            for &i in &hit.2 {
+                mask[i] = true;
+            }
+        }
+        mask
     }
 
     fn cel_context(&self) -> Option<&cel::Context<'static, 'static>> {
@@ -754,7 +771,7 @@ impl Campaign {
             .iter()
             .zip(&self.targets)
             .map(|(f, sel)| {
-                let mask: Vec<bool> = ctx.lines.iter().map(|l| sel.matches(l)).collect();
+                let mask = ctx.mask_of(sel);
                 match f {
                     Effect::DiscountPercent { percent_bp, .. } => Op::DiscountPercent { bp: *percent_bp, mask },
                     Effect::DiscountFixed { amount_minor, .. } => Op::DiscountFixed { amount_minor: *amount_minor, mask },
