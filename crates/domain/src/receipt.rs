@@ -394,6 +394,7 @@ pub fn calculate(input: &CalcInput<'_>) -> Result<ReceiptCalc, CalcError> {
         }
     }
     let points_earned = checked_amount(earned.iter().sum(), || "points earned".into())?;
+    let cashback_minor = checked_amount(cashback.iter().sum(), || "cashback".into())?;
 
     // 6. Fiscal splits, and the lines.
     let line_calcs: Vec<LineCalc> = lines
@@ -430,7 +431,7 @@ pub fn calculate(input: &CalcInput<'_>) -> Result<ReceiptCalc, CalcError> {
         redeem_limit,
         lines: line_calcs,
         wallet_minor,
-        cashback_minor: cashback.iter().sum::<i128>() as i64,
+        cashback_minor,
         campaigns: amounts,
     };
     debug_assert_eq!(calc.payable_minor, calc.lines.iter().map(|l| l.payable_minor).sum::<i64>());

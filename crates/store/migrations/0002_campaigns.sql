@@ -44,6 +44,9 @@ CREATE TABLE receipt_campaigns (
     stamp_lines TEXT NOT NULL,
     status TEXT NOT NULL,
     created_at BIGINT NOT NULL,
+    -- 1 when the record was added to the campaign's budget counters (counters start when a
+    -- campaign first has a budget; releasing an uncounted record must not take it off).
+    counted BIGINT NOT NULL DEFAULT 1,
     PRIMARY KEY (tenant_id, receipt_pk, campaign_id)
 );
 CREATE INDEX receipt_campaigns_coupon ON receipt_campaigns (tenant_id, coupon_id, member_id);
@@ -100,6 +103,8 @@ CREATE TABLE wallet_entries (
     reason TEXT,
     occurred_at BIGINT NOT NULL,
     created_at BIGINT NOT NULL,
+    -- How much of a `cashback` entry paid off wallet debt (a void makes it owed again).
+    debt_paid BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant_id, id)
 );
 CREATE UNIQUE INDEX wallet_entries_seq ON wallet_entries (tenant_id, member_id, seq);

@@ -206,6 +206,8 @@ pub struct ReceiptCampaign {
     /// held, committed or released.
     pub status: String,
     pub created_at: i64,
+    /// Added to the campaign's budget counters (the campaign had a budget then).
+    pub counted: bool,
 }
 
 fn rc_row(r: &AnyRow) -> Result<ReceiptCampaign> {
@@ -220,13 +222,14 @@ fn rc_row(r: &AnyRow) -> Result<ReceiptCampaign> {
         stamp_lines: col(r, "stamp_lines")?,
         status: col(r, "status")?,
         created_at: col(r, "created_at")?,
+        counted: col::<i64>(r, "counted")? != 0,
     })
 }
 
 pub async fn insert_receipt_campaign(c: &mut Conn, tenant: &str, rc: &ReceiptCampaign) -> Result<()> {
     sqlx::query(
-        "INSERT INTO receipt_campaigns (tenant_id, receipt_pk, campaign_id, member_id, coupon_id, points, money_minor, stamps_every, stamp_lines, status, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        "INSERT INTO receipt_campaigns (tenant_id, receipt_pk, campaign_id, member_id, coupon_id, points, money_minor, stamps_every, stamp_lines, status, created_at, counted) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(tenant)
     .bind(&rc.receipt_pk)
@@ -239,6 +242,7 @@ pub async fn insert_receipt_campaign(c: &mut Conn, tenant: &str, rc: &ReceiptCam
     .bind(&rc.stamp_lines)
     .bind(&rc.status)
     .bind(rc.created_at)
+    .bind(i64::from(rc.counted))
     .execute(c)
     .await?;
     Ok(())
@@ -501,12 +505,14 @@ pub struct WalletEntry {
     pub reason: Option<String>,
     pub occurred_at: i64,
     pub created_at: i64,
+    /// For `cashback`: the part of it that paid off wallet debt.
+    pub debt_paid: i64,
 }
 
 pub async fn insert_wallet_entry(c: &mut Conn, tenant: &str, e: &WalletEntry) -> Result<()> {
     sqlx::query(
-        "INSERT INTO wallet_entries (tenant_id, id, member_id, seq, kind, amount_minor, receipt_id, ref_id, reason, occurred_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        "INSERT INTO wallet_entries (tenant_id, id, member_id, seq, kind, amount_minor, receipt_id, ref_id, reason, occurred_at, created_at, debt_paid) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(tenant)
     .bind(&e.id)
@@ -519,6 +525,7 @@ pub async fn insert_wallet_entry(c: &mut Conn, tenant: &str, e: &WalletEntry) ->
     .bind(&e.reason)
     .bind(e.occurred_at)
     .bind(e.created_at)
+    .bind(e.debt_paid)
     .execute(c)
     .await?;
     Ok(())
@@ -546,9 +553,25 @@ pub async fn wallet_entries(c: &mut Conn, tenant: &str, member: &str, before_seq
                 reason: col(r, "reason")?,
                 occurred_at: col(r, "occurred_at")?,
                 created_at: col(r, "created_at")?,
+                debt_paid: col(r, "debt_paid")?,
             })
         })
         .collect()
+}
+
+/// The wallet debt that a receipt's cashback paid off (its `cashback` entry, by the
+/// receipt's pk).
+pub async fn cashback_debt_paid(c: &mut Conn, tenant: &str, member: &str, receipt_pk: &str) -> Result<i64> {
+    let r = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(debt_paid), 0) AS BIGINT) AS s FROM wallet_entries WHERE tenant_id = $1 AND member_id = $2 \
+         AND kind = 'cashback' AND ref_id = $3",
+    )
+    .bind(tenant)
+    .bind(member)
+    .bind(receipt_pk)
+    .fetch_one(c)
+    .await?;
+    col(&r, "s")
 }
 
 /// Σ of a member's wallet entries (the wallet rebuilt from its ledger).

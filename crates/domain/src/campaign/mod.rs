@@ -428,10 +428,49 @@ impl Campaign {
 fn compile_cel(src: &str) -> Result<cel::Program, String> {
     // The parser is third-party code: a panic on odd input must not take the request down.
     match std::panic::catch_unwind(|| cel::Program::compile(src)) {
+        Ok(Ok(p)) if cel_depth(p.expression()) > MAX_CEL_DEPTH => {
+            Err(format!("is nested too deeply (at most {MAX_CEL_DEPTH} levels of operators, calls and brackets)"))
+        }
         Ok(Ok(p)) => Ok(p),
         Ok(Err(e)) => Err(format!("does not compile: {e}")),
         Err(_) => Err("does not compile".into()),
     }
+}
+
+/// The interpreter recurses once per level of the expression tree, and a chain such as
+/// `1 + 1 + … + 1` nests without brackets: deeper trees could overflow a worker's stack
+/// (which aborts the process) at every till call.
+const MAX_CEL_DEPTH: usize = 100;
+
+/// The depth of an expression tree, walked without recursion.
+fn cel_depth(root: &cel::IdedExpr) -> usize {
+    use cel::common::ast::Expr;
+    let mut deepest = 0;
+    let mut stack = vec![(root, 1usize)];
+    while let Some((e, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        let children: Vec<&cel::IdedExpr> = match &e.expr {
+            Expr::Call(c) => c.target.iter().map(|t| &**t).chain(&c.args).collect(),
+            Expr::Comprehension(c) => vec![&c.iter_range, &c.accu_init, &c.loop_cond, &c.loop_step, &c.result],
+            Expr::List(l) => l.elements.iter().collect(),
+            Expr::Map(m) => cel_entries(&m.entries),
+            Expr::Struct(s) => cel_entries(&s.entries),
+            Expr::Select(s) => vec![&*s.operand],
+            Expr::Unspecified | Expr::Ident(_) | Expr::Literal(_) => Vec::new(),
+        };
+        stack.extend(children.into_iter().map(|c| (c, d + 1)));
+    }
+    deepest
+}
+
+fn cel_entries(v: &[cel::common::ast::IdedEntryExpr]) -> Vec<&cel::IdedExpr> {
+    use cel::common::ast::EntryExpr;
+    v.iter()
+        .flat_map(|x| match &x.expr {
+            EntryExpr::StructField(f) => vec![&f.value],
+            EntryExpr::MapEntry(m) => vec![&m.key, &m.value],
+        })
+        .collect()
 }
 
 /// What the engine knows about the member.

@@ -181,6 +181,7 @@ pub async fn post(state: &AppState, auth: &Auth, member: &str, ev: EventRequest)
                         stamp_lines: "[]".into(),
                         status: "committed".into(),
                         created_at: now,
+                        counted: *limited,
                     },
                 )
                 .await?;

@@ -148,7 +148,7 @@ pub async fn prepare(
             store::ensure_usage(tx.conn(), tenant, &id, m).await?;
         }
         let mut u = store::usage(tx.conn(), tenant, &id, m, lock).await?;
-        for r in own.iter().filter(|r| r.campaign_id == id) {
+        for r in own.iter().filter(|r| r.campaign_id == id && r.counted) {
             for x in [&mut u.0, &mut u.1] {
                 x.points -= r.points;
                 x.money_minor -= r.money_minor;
@@ -359,6 +359,7 @@ pub fn decide(
             stamp_lines: Value::Array(stamp_lines).to_string(),
             status: String::new(),
             created_at: 0,
+            counted: k.spec.budget.is_limited(),
         });
     }
     let misses = verdict.misses;
@@ -403,9 +404,10 @@ pub async fn record(
         r.receipt_pk = receipt_pk.to_owned();
         r.status = status.to_owned();
         r.created_at = now;
+        r.counted = set.by_id(&r.campaign_id).is_some_and(|k| k.spec.budget.is_limited());
         store::insert_receipt_campaign(tx.conn(), tenant, &r).await?;
         let member = (!r.member_id.is_empty()).then_some(r.member_id.as_str());
-        if set.by_id(&r.campaign_id).is_some_and(|k| k.spec.budget.is_limited()) {
+        if r.counted {
             store::add_usage(tx.conn(), tenant, &r.campaign_id, member, Usage { points: r.points, money_minor: r.money_minor, uses: 1 })
                 .await?;
         }
@@ -446,8 +448,12 @@ pub async fn release(tx: &mut Tx, tenant: &str, receipt_pk: &str, now: i64) -> F
         }
         store::set_receipt_campaign_status(tx.conn(), tenant, receipt_pk, &r.campaign_id, "released").await?;
         let member = (!r.member_id.is_empty()).then_some(r.member_id.as_str());
-        store::sub_usage(tx.conn(), tenant, &r.campaign_id, member, Usage { points: r.points, money_minor: r.money_minor, uses: 1 })
-            .await?;
+        // Only what was added to the counters is taken off (a record from before the
+        // campaign had a budget never was).
+        if r.counted {
+            store::sub_usage(tx.conn(), tenant, &r.campaign_id, member, Usage { points: r.points, money_minor: r.money_minor, uses: 1 })
+                .await?;
+        }
         if let Some(cp) = &r.coupon_id {
             store::add_coupon_uses(tx.conn(), tenant, cp, -1).await?;
         }
@@ -540,6 +546,7 @@ impl WalletBook {
         reason: Option<&str>,
         at: i64,
         now: i64,
+        debt_paid: i64,
     ) -> Fallible<()> {
         self.w.seq += 1;
         store::insert_wallet_entry(
@@ -556,6 +563,7 @@ impl WalletBook {
                 reason: reason.map(str::to_owned),
                 occurred_at: at,
                 created_at: now,
+                debt_paid,
             },
         )
         .await?;
@@ -566,7 +574,7 @@ impl WalletBook {
     pub async fn spend(&mut self, tx: &mut Tx, amount: i64, receipt_id: &str, pk: &str, at: i64, now: i64) -> Fallible<()> {
         if amount > 0 {
             self.w.balance_minor -= amount;
-            self.entry(tx, "spend", -amount, Some(receipt_id), pk, None, at, now).await?;
+            self.entry(tx, "spend", -amount, Some(receipt_id), pk, None, at, now, 0).await?;
         }
         Ok(())
     }
@@ -578,7 +586,7 @@ impl WalletBook {
             let paid = self.w.debt_minor.min(amount);
             self.w.debt_minor -= paid;
             self.w.balance_minor += amount - paid;
-            self.entry(tx, "cashback", amount, Some(receipt_id), pk, None, at, now).await?;
+            self.entry(tx, "cashback", amount, Some(receipt_id), pk, None, at, now, paid).await?;
         }
         Ok(())
     }
@@ -587,7 +595,7 @@ impl WalletBook {
     pub async fn return_spend(&mut self, tx: &mut Tx, amount: i64, receipt_id: &str, ref_id: &str, now: i64) -> Fallible<()> {
         if amount > 0 {
             self.w.balance_minor += amount;
-            self.entry(tx, "return_spend", amount, Some(receipt_id), ref_id, None, now, now).await?;
+            self.entry(tx, "return_spend", amount, Some(receipt_id), ref_id, None, now, now, 0).await?;
         }
         Ok(())
     }
@@ -602,7 +610,7 @@ impl WalletBook {
         self.w.balance_minor -= taken;
         let shortfall = amount - taken;
         self.w.debt_minor += shortfall;
-        self.entry(tx, "reverse_cashback", -amount, Some(receipt_id), ref_id, None, now, now).await?;
+        self.entry(tx, "reverse_cashback", -amount, Some(receipt_id), ref_id, None, now, now, 0).await?;
         Ok(shortfall)
     }
 
@@ -610,7 +618,7 @@ impl WalletBook {
     pub async fn settle_debt(&mut self, tx: &mut Tx, amount: i64, receipt_id: &str, ref_id: &str, now: i64) -> Fallible<()> {
         if amount > 0 {
             self.w.debt_minor -= amount;
-            self.entry(tx, "withheld", amount, Some(receipt_id), ref_id, Some("withheld from the refund"), now, now).await?;
+            self.entry(tx, "withheld", amount, Some(receipt_id), ref_id, Some("withheld from the refund"), now, now, 0).await?;
         }
         Ok(())
     }

@@ -1001,7 +1001,9 @@ async fn void(mut tx: kopilka_store::Tx, tenant: &str, mut receipt: Receipt, pro
         let (spent, cashback): (i64, i64) = (lines.iter().map(|l| l.wallet_minor).sum(), lines.iter().map(|l| l.cashback_minor).sum());
         if spent > 0 || cashback > 0 {
             let mut w = offers::WalletBook::open(&mut tx, tenant, &member).await?;
-            if w.available() + spent < cashback {
+            // Cashback that paid off wallet debt is owed again rather than taken.
+            let paid = kopilka_store::campaigns::cashback_debt_paid(tx.conn(), tenant, &member, &receipt.id).await?;
+            if w.available() + spent + paid < cashback {
                 return Err(ApiError::conflict(
                     "cancel_not_possible",
                     "the member has already spent this receipt's cashback; use a refund",
@@ -1009,6 +1011,8 @@ async fn void(mut tx: kopilka_store::Tx, tenant: &str, mut receipt: Receipt, pro
                 .into());
             }
             w.return_spend(&mut tx, spent, &receipt.receipt_id, &receipt.id, now).await?;
+            w.w.balance_minor += paid;
+            w.w.debt_minor += paid;
             let short = w.take_back(&mut tx, cashback, &receipt.receipt_id, &receipt.id, now).await?;
             debug_assert_eq!(short, 0);
             out["wallet"] = offers::wallet_json(&w.save(&mut tx).await?);

@@ -2,6 +2,7 @@
 
 mod campaigns_admin;
 mod campaigns_docs;
+mod campaigns_review;
 mod campaigns_till;
 mod contract;
 mod fuzz_regressions;
