@@ -102,6 +102,23 @@ async fn populate(state: &AppState, admin: &Auth, members_n: usize, receipts_n: 
         .await?;
         store_ids.push(s["id"].as_str().unwrap_or_default().to_owned());
     }
+    // Campaigns, so that receipts show what applied and what nearly did.
+    for spec in [
+        serde_json::json!({"code": "coffee-x2", "name": "Double points on coffee for gold members",
+            "conditions": [{"type": "tier", "in": ["gold"]}],
+            "effects": [{"type": "points_multiplier", "multiplier_bp": 20000, "target": {"categories": ["coffee"]}}]}),
+        serde_json::json!({"code": "tea-stamps", "name": "The 6th green tea is free",
+            "effects": [{"type": "stamp_card", "every": 6, "target": {"skus": ["TEA"]}}]}),
+        serde_json::json!({"code": "dairy-3", "name": "10 % off dairy when you buy 3",
+            "conditions": [{"type": "min_quantity", "categories": ["dairy"], "min": 3}],
+            "effects": [{"type": "discount_percent", "percent_bp": 1000, "target": {"categories": ["dairy"]}}]}),
+        serde_json::json!({"code": "silver-cashback", "name": "5 % cashback for silver members",
+            "conditions": [{"type": "tier", "in": ["silver"]}, {"type": "receipt_total", "min_minor": 100000}],
+            "effects": [{"type": "cashback", "percent_bp": 500}], "budget": {"money_minor": 2000000}}),
+    ] {
+        let spec = super::campaigns::parse(spec.as_object().cloned().unwrap_or_default())?;
+        super::campaigns::create(state, admin, spec).await?;
+    }
     let mut member_ids = Vec::new();
     for i in 0..members_n {
         let m = super::members::NewMember {
