@@ -208,3 +208,8 @@ pub fn cert_der(cert_pem: &str) -> Result<Vec<u8>, SignError> {
     Certificate::from_der(&der).map_err(|_| SignError::BadCertificate)?;
     Ok(der)
 }
+
+/// Read a PKCS #12 bundle (base64): the certificate and its key as PEM.
+pub fn pkcs12_to_pem(_b64: &str, _password: &str) -> Result<(String, String), SignError> {
+    Err(SignError::Signing("PKCS #12 is not supported yet; send cert_pem and key_pem".into()))
+}

@@ -135,7 +135,8 @@ async fn demo_import_check(backend: &str) {
     let check = kopilka(&db, &["check"]);
     assert!(check.status.success(), "{}", stdout(&check));
     let mig = kopilka(&db, &["migrate"]);
-    assert!(mig.status.success() && stdout(&mig).contains("migration 1"), "{}", stdout(&mig));
+    // The newest version applied; other work adds migrations, so only the shape is checked.
+    assert!(mig.status.success() && stdout(&mig).contains("database is at migration "), "{}", stdout(&mig));
 }
 
 #[tokio::test]

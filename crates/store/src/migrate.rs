@@ -4,7 +4,12 @@
 use crate::db::{Db, Result, StoreError};
 use sqlx::{AssertSqlSafe, Executor, Row};
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_core.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_core.sql")),
+    // 2 and 3 belong to work on other branches; versions are applied by number, so a gap
+    // is fine and each missing one is applied when it arrives.
+    (4, include_str!("../migrations/0004_cards.sql")),
+];
 
 /// Apply every migration not yet applied. Two processes starting at once may race; the
 /// loser's DDL fails, it rolls back, sees the version recorded by the winner and moves on.

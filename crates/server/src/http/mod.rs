@@ -2,9 +2,12 @@
 //! input, call one service function and map the result.
 
 mod admin;
+mod cards;
 mod members;
 pub mod openapi;
 mod pos;
+mod public;
+mod wallet;
 
 use crate::error::{ApiError, REQUEST_ID};
 use crate::state::AppState;
@@ -42,9 +45,12 @@ pub fn router(state: AppState) -> Router {
         .route("/pos/checkout", post(pos::checkout))
         .route("/pos/cancel", post(pos::cancel))
         .route("/pos/refund", post(pos::refund))
-        .route("/pos/receipts/{receipt_id}", get(pos::receipt));
+        .route("/pos/receipts/{receipt_id}", get(pos::receipt))
+        .merge(cards::api_routes());
     Router::new()
         .nest("/api/v1", api)
+        .merge(cards::public_routes())
+        .merge(wallet::routes())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .fallback(not_found)

@@ -344,6 +344,8 @@ pub async fn adjust(state: &AppState, auth: &Auth, member: &str, a: Adjustment) 
                 book.entry(&mut tx, "adjust", a.points, now, r).await?;
             }
             let b = book.save(&mut tx).await?;
+            // The worker's tier job also brings the member's wallet passes up to date.
+            kopilka_store::jobs::enqueue(tx.conn(), &tenant, "tier", member, now).await?;
             let answer = json!({
                 "id": id,
                 "adjustment_id": a.adjustment_id,
@@ -459,6 +461,8 @@ pub async fn transfer(state: &AppState, auth: &Auth, from: &str, t: Transfer) ->
             .await?;
             let sb = src.save(&mut tx).await?;
             dst.save(&mut tx).await?;
+            kopilka_store::jobs::enqueue(tx.conn(), &tenant, "tier", from, now).await?;
+            kopilka_store::jobs::enqueue(tx.conn(), &tenant, "tier", &t.to_member_id, now).await?;
             let answer = json!({
                 "id": id,
                 "transfer_id": t.transfer_id,

@@ -2,11 +2,13 @@
 //! asks for it), and returns the answer or a business error.
 
 pub mod accounts;
+pub mod cards;
 pub mod check;
 pub mod demo;
 pub mod import;
 pub mod ledger;
 pub mod members;
+pub mod notify;
 pub mod pos;
 pub mod program;
 pub mod refund;

@@ -1,5 +1,6 @@
 //! API tests, each run on SQLite and on PostgreSQL.
 
+mod cards;
 mod contract;
 mod fuzz_regressions;
 mod helpers;
