@@ -30,6 +30,7 @@ pub fn api_routes() -> axum::Router<AppState> {
         .route("/program/card/images/{kind}", put(put_image).delete(delete_image))
         .route("/program/card/apple-certificate", put(put_apple).delete(delete_apple))
         .route("/program/card/google-account", put(put_google).delete(delete_google))
+        .route("/pos/otp", axum::routing::post(pos_otp))
 }
 
 /// Public routes (no API key): the member's card by its unguessable link.
@@ -228,4 +229,21 @@ pub async fn public_google_wallet(
         return Ok((StatusCode::SEE_OTHER, [(header::LOCATION, url.to_owned())]).into_response());
     }
     Ok(Json(v).into_response())
+}
+
+/// `POST /api/v1/pos/otp`: `{"member": {...}, "store_id"?, "till_id"?}`.
+pub async fn pos_otp(State(s): State<AppState>, auth: Auth, body: Bytes) -> ApiResult<Json<Value>> {
+    auth.require(&[Role::Admin, Role::Pos])?;
+    let body = parse_object(&body)?;
+    let mut o = Obj::new(&body, "");
+    let member = crate::services::pos::parse_member_ref(&mut o, "member");
+    if member.is_none() && !o.has("member") {
+        o.err("member", "is required");
+    }
+    let store_id = o.str("store_id", 64);
+    let till_id = o.str("till_id", 64);
+    check(o)?;
+    crate::services::pos::bind_store(&auth, store_id, till_id)?;
+    let member = member.ok_or_else(|| ApiError::field("member", "is required"))?;
+    crate::services::otp::send_pos(&s, &auth.tenant_id, &member).await.map(Json)
 }

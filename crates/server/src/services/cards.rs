@@ -227,6 +227,15 @@ pub async fn settings(c: &mut Conn, tenant: &str) -> ApiResult<(Vec<u8>, Design,
     Ok((secret, design, s.updated_at))
 }
 
+/// The tenant's card settings if they were ever made (no write: safe in a read-only
+/// transaction). Without them no card was shown, so no rotating token or code exists.
+pub async fn settings_if_any(c: &mut Conn, tenant: &str) -> ApiResult<Option<(Vec<u8>, Design)>> {
+    match store::settings(c, tenant).await? {
+        None => Ok(None),
+        Some(s) => Ok(Some((hex::decode(&s.secret).map_err(ApiError::internal)?, serde_json::from_str(&s.design)?))),
+    }
+}
+
 pub async fn get_design(state: &AppState, tenant: &str) -> ApiResult<Value> {
     let mut c = conn(state).await?;
     let (_, d, _) = settings(&mut c, tenant).await?;
@@ -732,3 +741,15 @@ pub async fn public_logo(state: &AppState, slug: &str) -> ApiResult<Vec<u8>> {
 }
 
 pub type Shared = Arc<CardsConfig>;
+
+/// Find a member by a QR token: the static `qr_token`, or a rotating token
+/// (`t1.<member>.<code>`) whose code is current (±1 step). Answers the member and, for a
+/// rotating token, the step its code belongs to.
+pub async fn find_by_qr(c: &mut Conn, tenant: &str, token: &str, now: i64) -> ApiResult<Option<(Member, Option<i64>)>> {
+    if let Some((member_id, code)) = parse_rotating(token) {
+        let Some(m) = members::by_id(c, tenant, member_id).await? else { return Ok(None) };
+        let Some((secret, _)) = settings_if_any(c, tenant).await? else { return Ok(None) };
+        return Ok(kopilka_cards::totp::verify(&rotation_key(&secret, member_id), code, now).map(|step| (m, Some(step))));
+    }
+    Ok(members::find(c, tenant, members::By::QrToken, token).await?.map(|m| (m, None)))
+}

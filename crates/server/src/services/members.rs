@@ -148,7 +148,12 @@ pub async fn member_json(c: &mut Conn, tenant: &str, m: &Member, masked: bool) -
 
 pub async fn lookup(state: &AppState, auth: &Auth, by: By, value: &str) -> ApiResult<Value> {
     let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
-    let m = members::find(&mut c, &auth.tenant_id, by, value).await?.ok_or_else(member_not_found)?;
+    let m = match by {
+        // A static or a rotating token (services/cards.rs).
+        By::QrToken => super::cards::find_by_qr(&mut c, &auth.tenant_id, value, now_s()).await?.map(|(m, _)| m),
+        _ => members::find(&mut c, &auth.tenant_id, by, value).await?,
+    };
+    let m = m.ok_or_else(member_not_found)?;
     member_json(&mut c, &auth.tenant_id, &m, auth.masked()).await
 }
 

@@ -9,8 +9,10 @@ pub mod import;
 pub mod ledger;
 pub mod members;
 pub mod notify;
+pub mod otp;
 pub mod pos;
 pub mod program;
+pub mod redeem_auth;
 pub mod refund;
 pub mod templates;
 

@@ -4,7 +4,7 @@
 //! by PyJWT and the official LoyaltyObject schema, the public links, the card design.
 
 #[path = "../../../cards/tests/readers/mod.rs"]
-mod readers;
+pub mod readers;
 
 use crate::helpers::{Backend, TestApp, assert_error, assert_field_error};
 use kopilka_cards::gwallet::ServiceAccount;

@@ -1,6 +1,7 @@
 //! API tests, each run on SQLite and on PostgreSQL.
 
 mod cards;
+mod cards_auth;
 mod contract;
 mod fuzz_regressions;
 mod helpers;
