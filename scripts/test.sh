@@ -59,14 +59,14 @@ drop_test_databases
 rm -rf "${TMPDIR:-/tmp}/kopilka-tests"
 
 # The cards tests decode codes and check passes with independent tools: zbarimg,
-# ZXingReader, rsvg-convert, openssl; PyJWT, jsonschema, aiosmtpd and the Google API
+# ZXingReader, rsvg-convert, pdftoppm, openssl; PyJWT, jsonschema, aiosmtpd and the Google API
 # client's discovery documents in Python. Installed quietly when missing (as root).
 ensure_card_tools() {
   local missing=""
-  for t in zbarimg ZXingReader rsvg-convert openssl; do command -v "$t" >/dev/null 2>&1 || missing="$missing $t"; done
+  for t in zbarimg ZXingReader rsvg-convert openssl pdftoppm; do command -v "$t" >/dev/null 2>&1 || missing="$missing $t"; done
   if [ -n "$missing" ] && [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq zbar-tools zxing-cpp-tools librsvg2-bin openssl >/dev/null || true
+    apt-get update -qq && apt-get install -y -qq zbar-tools zxing-cpp-tools librsvg2-bin openssl poppler-utils >/dev/null || true
   fi
   if ! python3 -c "import jwt, jsonschema, aiosmtpd, googleapiclient, cryptography" >/dev/null 2>&1; then
     python3 -m pip install -q --disable-pip-version-check pyjwt cryptography jsonschema aiosmtpd google-api-python-client >/dev/null 2>&1 || true

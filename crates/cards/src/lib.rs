@@ -12,6 +12,7 @@ pub mod codes;
 pub mod gwallet;
 pub mod image;
 pub mod pkpass;
+pub mod poster;
 pub mod sign;
 pub mod totp;
 mod zip;

@@ -391,3 +391,14 @@ pub async fn enrolments_since(c: &mut Conn, tenant: &str, since: i64) -> Result<
         .await?;
     col(&r, "n")
 }
+
+/// Lock an enrolment row for the rest of the transaction (PostgreSQL; SQLite's single
+/// writer already excludes others), so two confirmations of one form cannot both enrol.
+pub async fn lock_enrolment(tx: &mut crate::Tx, tenant: &str, id: &str) -> Result<()> {
+    if crate::has_nul(&[id]) {
+        return Ok(());
+    }
+    let sql = format!("SELECT id FROM enrolments WHERE tenant_id = $1 AND id = $2{}", tx.for_update());
+    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant).bind(id).fetch_optional(tx.conn()).await?;
+    Ok(())
+}

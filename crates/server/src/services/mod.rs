@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod cards;
 pub mod check;
 pub mod demo;
+pub mod enrol;
 pub mod import;
 pub mod ledger;
 pub mod members;

@@ -2,6 +2,7 @@
 
 mod cards;
 mod cards_auth;
+mod cards_enrol;
 mod contract;
 mod fuzz_regressions;
 mod helpers;
