@@ -79,6 +79,17 @@ pub struct PassSigner {
     pub team_id: String,
 }
 
+impl PassSigner {
+    /// The certificate (DER) and key (PKCS #8 DER): the TLS client identity that
+    /// authenticates pushes to APNs for this pass type.
+    pub fn identity_der(&self) -> Result<(Vec<u8>, Vec<u8>), SignError> {
+        let err = |e: &dyn std::fmt::Display| SignError::Signing(e.to_string());
+        let cert = self.cert.to_der().map_err(|e| err(&e))?;
+        let key = self.key.to_pkcs8_der().map_err(|e| err(&e))?.as_bytes().to_vec();
+        Ok((cert, key))
+    }
+}
+
 impl std::fmt::Debug for PassSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The key never reaches a log.

@@ -632,9 +632,23 @@ pub async fn refresh(state: &AppState, tenant: &str, member_id: &str) -> ApiResu
     if !changed {
         return Ok(());
     }
-    for (topic, token) in store::push_tokens(&mut c, tenant, member_id).await? {
-        if let Err(e) = notify::apns_push(&state.config.cards.apns_url, &topic, &token).await {
-            tracing::warn!(tenant.id = %tenant, member.id = %member_id, error = %e, "APNs push failed");
+    let devices = store::push_tokens(&mut c, tenant, member_id).await?;
+    if !devices.is_empty() {
+        let url = &state.config.cards.apns_url;
+        let client = apple_signer(state, &mut c, tenant)
+            .await
+            .map_err(|e| e.message)
+            .and_then(|s| s.identity_der().map_err(|e| e.to_string()))
+            .and_then(|id| notify::apns_client(Some(id)));
+        match client {
+            Ok(client) => {
+                for (topic, token) in devices {
+                    if let Err(e) = notify::apns_push(&client, url, &topic, &token).await {
+                        tracing::warn!(tenant.id = %tenant, member.id = %member_id, error = %e, "APNs push failed");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(tenant.id = %tenant, error = %e, "no APNs client"),
         }
     }
     if let Ok(g) = google_account(state, &mut c, tenant).await {

@@ -4,59 +4,102 @@
 //! Nothing personal is logged here: callers log tenant and member ids only.
 
 use super::cards::GoogleAccount;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-fn client(http2_only: bool) -> Result<reqwest::Client, String> {
-    let mut b = reqwest::Client::builder().timeout(Duration::from_secs(10)).connect_timeout(Duration::from_secs(5));
-    if http2_only {
-        b = b.http2_prior_knowledge();
+/// The adapters' HTTP client: hyper over rustls (ring), Mozilla's root certificates,
+/// HTTP/1.1 and HTTP/2 by ALPN over TLS.
+pub struct Http {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+impl Http {
+    /// A client; `identity` = (certificate DER, PKCS #8 key DER) for TLS client
+    /// authentication; `http2_only` for APNs (over plain HTTP to a local receiver it then
+    /// speaks HTTP/2 directly).
+    pub fn new(identity: Option<(Vec<u8>, Vec<u8>)>, http2_only: bool) -> Result<Http, String> {
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots);
+        let config = match identity {
+            Some((cert, key)) => {
+                let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key));
+                builder.with_client_auth_cert(vec![CertificateDer::from(cert)], key).map_err(|e| format!("TLS client identity: {e}"))?
+            }
+            None => builder.with_no_client_auth(),
+        };
+        let connector =
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config).https_or_http().enable_http1().enable_http2().build();
+        let client = Client::builder(TokioExecutor::new()).http2_only(http2_only).build(connector);
+        Ok(Http { client })
     }
-    b.build().map_err(|e| e.to_string())
+
+    /// Send one request; (status, body), within 10 seconds.
+    pub async fn send(&self, method: &str, url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Result<(u16, Vec<u8>), String> {
+        let mut req = hyper::Request::builder().method(method).uri(url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())?;
+        let fut = async {
+            let resp = self.client.request(req).await.map_err(|e| format!("{e}"))?;
+            let status = resp.status().as_u16();
+            let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes().to_vec();
+            Ok::<_, String>((status, body))
+        };
+        tokio::time::timeout(Duration::from_secs(10), fut).await.map_err(|_| "timed out".to_owned())?
+    }
+}
+
+/// A client for APNs: HTTP/2 only, authenticated by the Pass Type ID certificate.
+pub fn apns_client(identity: Option<(Vec<u8>, Vec<u8>)>) -> Result<Http, String> {
+    Http::new(identity, true)
 }
 
 /// An empty push to a device that holds a pass: Wallet then asks the web service which
 /// passes changed. APNs speaks HTTP/2 only; the topic is the pass type identifier.
-pub async fn apns_push(base_url: &str, topic: &str, push_token: &str) -> Result<(), String> {
+pub async fn apns_push(client: &Http, base_url: &str, topic: &str, push_token: &str) -> Result<(), String> {
     if !push_token.bytes().all(|b| b.is_ascii_hexdigit()) || push_token.len() > 200 {
         return Err("push token is not hex".into());
     }
-    let resp = client(true)?
-        .post(format!("{base_url}/3/device/{push_token}"))
-        .header("apns-topic", topic)
-        .header("apns-push-type", "background")
-        .header("content-type", "application/json")
-        .body("{}")
-        .send()
-        .await
-        .map_err(|e| format!("APNs request: {e}"))?;
-    if resp.status().is_success() { Ok(()) } else { Err(format!("APNs answered {}", resp.status())) }
+    let headers = [("apns-topic", topic), ("apns-push-type", "background"), ("content-type", "application/json")];
+    let (status, _) = client.send("POST", &format!("{base_url}/3/device/{push_token}"), &headers, b"{}".to_vec()).await?;
+    if (200..300).contains(&status) { Ok(()) } else { Err(format!("APNs answered {status}")) }
 }
 
 /// Update (or create) a loyalty object through the Wallet REST API, with an OAuth access
 /// token obtained by the service account's signed assertion.
 pub async fn google_update_object(base_url: &str, g: &GoogleAccount, object: &Value) -> Result<(), String> {
-    let token = google_access_token(base_url, g).await?;
+    let http = Http::new(None, false)?;
+    let token = google_access_token(&http, base_url, g).await?;
     let id = object["id"].as_str().unwrap_or_default();
-    let c = client(false)?;
-    let url = format!("{base_url}/walletobjects/v1/loyaltyObject/{id}");
-    let resp = c.put(&url).bearer_auth(&token).json(object).send().await.map_err(|e| format!("Wallet API: {e}"))?;
-    if resp.status().as_u16() == 404 {
-        let resp = c
-            .post(format!("{base_url}/walletobjects/v1/loyaltyObject"))
-            .bearer_auth(&token)
-            .json(object)
-            .send()
-            .await
-            .map_err(|e| format!("Wallet API: {e}"))?;
-        return if resp.status().is_success() { Ok(()) } else { Err(format!("Wallet API answered {}", resp.status())) };
-    }
-    if resp.status().is_success() { Ok(()) } else { Err(format!("Wallet API answered {}", resp.status())) }
+    let auth = format!("Bearer {token}");
+    let headers = [("authorization", auth.as_str()), ("content-type", "application/json")];
+    let body = object.to_string().into_bytes();
+    let (status, _) = http.send("PUT", &format!("{base_url}/walletobjects/v1/loyaltyObject/{id}"), &headers, body.clone()).await?;
+    let status = if status == 404 {
+        // Not saved yet through the link: create it.
+        http.send("POST", &format!("{base_url}/walletobjects/v1/loyaltyObject"), &headers, body).await?.0
+    } else {
+        status
+    };
+    if (200..300).contains(&status) { Ok(()) } else { Err(format!("Wallet API answered {status}")) }
 }
 
 /// OAuth 2 JWT-bearer grant. The token endpoint is `{base_url}/token` when the base URL is
 /// not Google's (a local receiver), else Google's own.
-async fn google_access_token(base_url: &str, g: &GoogleAccount) -> Result<String, String> {
+async fn google_access_token(http: &Http, base_url: &str, g: &GoogleAccount) -> Result<String, String> {
     let token_url =
         if base_url.contains("googleapis.com") { "https://oauth2.googleapis.com/token".to_owned() } else { format!("{base_url}/token") };
     let now = kopilka_store::now_s();
@@ -69,26 +112,25 @@ async fn google_access_token(base_url: &str, g: &GoogleAccount) -> Result<String
     });
     let assertion = kopilka_cards::gwallet::sign_rs256(&claims, g.account.key(), &g.account.private_key_id);
     let body = format!("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={assertion}");
-    let resp = client(false)?
-        .post(&token_url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| format!("token request: {e}"))?;
-    let v: Value = resp.json().await.map_err(|e| format!("token answer: {e}"))?;
+    let (status, body) = http.send("POST", &token_url, &[("content-type", "application/x-www-form-urlencoded")], body.into_bytes()).await?;
+    if !(200..300).contains(&status) {
+        return Err(format!("token endpoint answered {status}"));
+    }
+    let v: Value = serde_json::from_slice(&body).map_err(|e| format!("token answer: {e}"))?;
     v["access_token"].as_str().map(str::to_owned).ok_or_else(|| "no access_token in the answer".into())
 }
 
 /// Send a text message through the SMS provider's HTTP API: POST `{"to", "text"}` with
 /// `Authorization: Bearer <token>`.
 pub async fn send_sms(url: &str, token: Option<&str>, to: &str, text: &str) -> Result<(), String> {
-    let mut r = client(false)?.post(url).json(&json!({"to": to, "text": text}));
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
+    let http = Http::new(None, false)?;
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(a) = &auth {
+        headers.push(("authorization", a.as_str()));
     }
-    let resp = r.send().await.map_err(|e| format!("SMS request: {e}"))?;
-    if resp.status().is_success() { Ok(()) } else { Err(format!("SMS provider answered {}", resp.status())) }
+    let (status, _) = http.send("POST", url, &headers, json!({"to": to, "text": text}).to_string().into_bytes()).await?;
+    if (200..300).contains(&status) { Ok(()) } else { Err(format!("SMS provider answered {status}")) }
 }
 
 /// Send a plain-text email through an SMTP relay (EHLO, MAIL, RCPT, DATA). The relay is

@@ -573,3 +573,12 @@ both_cards!(wallets_not_configured_is_a_clear_422, |app: TestApp, _rx: Receiver|
     assert_eq!(s, 204);
     assert_error(&bare.get(&t.admin, &format!("/api/v1/members/{id}/pass.pkpass")).await, 422, "wallet_not_configured");
 });
+
+#[test]
+fn apns_client_takes_the_pass_certificate_as_its_tls_identity() {
+    let c = chain();
+    let signer = PassSigner::from_pem(&c.cert_pem, &c.key_pem, &c.wwdr_pem).expect("signer");
+    let id = signer.identity_der().expect("identity");
+    assert!(kopilka_server::services::notify::apns_client(Some(id)).is_ok(), "an HTTP/2 TLS client with the identity");
+    assert!(kopilka_server::services::notify::apns_client(Some((vec![1, 2, 3], vec![4, 5, 6]))).is_err());
+}
