@@ -31,6 +31,8 @@ pub enum SignError {
     NoPassTypeId,
     #[error("signing failed: {0}")]
     Signing(String),
+    #[error("the PKCS #12 bundle {0}")]
+    Pkcs12(String),
 }
 
 /// A parsed RSA private key from PEM: PKCS #8 (`PRIVATE KEY`) or PKCS #1 (`RSA PRIVATE KEY`).
@@ -220,7 +222,17 @@ pub fn cert_der(cert_pem: &str) -> Result<Vec<u8>, SignError> {
     Ok(der)
 }
 
-/// Read a PKCS #12 bundle (base64): the certificate and its key as PEM.
-pub fn pkcs12_to_pem(_b64: &str, _password: &str) -> Result<(String, String), SignError> {
-    Err(SignError::Signing("PKCS #12 is not supported yet; send cert_pem and key_pem".into()))
+/// Read a PKCS #12 bundle (base64, as exported from Keychain or by openssl, legacy
+/// 3DES/RC2 or AES): the certificate and its key as PEM.
+pub fn pkcs12_to_pem(b64: &str, password: &str) -> Result<(String, String), SignError> {
+    use base64::Engine;
+    let err = |e: &dyn std::fmt::Display| SignError::Signing(e.to_string());
+    let data = base64::engine::general_purpose::STANDARD.decode(b64.trim()).map_err(|_| SignError::Pkcs12("not base64".into()))?;
+    let store = p12_keystore::KeyStore::from_pkcs12(&data, password)
+        .map_err(|e| SignError::Pkcs12(format!("cannot be read with this password ({e})")))?;
+    let (_, chain) = store.private_key_chain().ok_or_else(|| SignError::Pkcs12("holds no private key".into()))?;
+    let key = RsaPrivateKey::from_pkcs8_der(chain.key()).map_err(|_| SignError::BadKey)?;
+    let cert = chain.chain().first().ok_or_else(|| SignError::Pkcs12("holds no certificate".into()))?;
+    let cert = Certificate::from_der(cert.as_der()).map_err(|_| SignError::BadCertificate)?;
+    Ok((cert.to_pem(LineEnding::LF).map_err(|e| err(&e))?, key.to_pkcs8_pem(LineEnding::LF).map_err(|e| err(&e))?.to_string()))
 }

@@ -58,3 +58,37 @@ fn a_key_of_another_certificate_is_refused() {
     assert!(PassSigner::from_pem(&a.cert_pem, &b.key_pem, &a.wwdr_pem).is_err());
     assert!(PassSigner::from_pem("not a pem", &a.key_pem, &a.wwdr_pem).is_err());
 }
+
+#[test]
+fn pkcs12_from_openssl_gives_the_same_signer() {
+    if !readers::have("openssl") {
+        return;
+    }
+    let chain = dev_chain("pass.dev.p12", "P12TEAM").expect("chain");
+    let dir = readers::temp_dir("p12");
+    std::fs::write(dir.join("cert.pem"), &chain.cert_pem).unwrap();
+    std::fs::write(dir.join("key.pem"), &chain.key_pem).unwrap();
+    use base64::Engine;
+    // The default (AES, PBKDF2) and the legacy 3DES/RC2 that Keychain exports.
+    for legacy in [false, true] {
+        let out = dir.join(if legacy { "legacy.p12" } else { "modern.p12" });
+        let mut cmd = std::process::Command::new("openssl");
+        cmd.args(["pkcs12", "-export", "-passout", "pass:s3cret", "-inkey"])
+            .arg(dir.join("key.pem"))
+            .arg("-in")
+            .arg(dir.join("cert.pem"))
+            .arg("-out")
+            .arg(&out);
+        if legacy {
+            cmd.args(["-certpbe", "PBE-SHA1-3DES", "-keypbe", "PBE-SHA1-3DES", "-macalg", "sha1"]);
+        }
+        let st = cmd.output().expect("openssl");
+        assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+        let b64 = base64::engine::general_purpose::STANDARD.encode(std::fs::read(&out).unwrap());
+        let (cert, key) = kopilka_cards::sign::pkcs12_to_pem(&b64, "s3cret").expect("reads");
+        let signer = PassSigner::from_pem(&cert, &key, &chain.wwdr_pem).expect("signer");
+        assert_eq!(signer.pass_type_id, "pass.dev.p12");
+        assert!(kopilka_cards::sign::pkcs12_to_pem(&b64, "wrong").is_err(), "a wrong password is refused");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -271,11 +271,6 @@ pub async fn otp_count_since(c: &mut Conn, tenant: &str, member: &str, purpose: 
     col(&r, "n")
 }
 
-pub async fn otp_attempt(c: &mut Conn, tenant: &str, id: &str) -> Result<()> {
-    sqlx::query("UPDATE otp_codes SET attempts = attempts + 1 WHERE tenant_id = $1 AND id = $2").bind(tenant).bind(id).execute(c).await?;
-    Ok(())
-}
-
 /// Use a code once. False when it was already used (a concurrent spend).
 pub async fn use_otp(c: &mut Conn, tenant: &str, id: &str, now: i64) -> Result<bool> {
     let r = sqlx::query("UPDATE otp_codes SET used_at = $3 WHERE tenant_id = $1 AND id = $2 AND used_at IS NULL")
@@ -380,16 +375,6 @@ pub async fn enrolment_done(c: &mut Conn, tenant: &str, id: &str, member: &str) 
         .execute(c)
         .await?;
     Ok(r.rows_affected() > 0)
-}
-
-/// Enrolments started for one contact hash since `since` (a rate limit per phone or email).
-pub async fn enrolments_since(c: &mut Conn, tenant: &str, since: i64) -> Result<i64> {
-    let r = sqlx::query("SELECT COUNT(*) AS n FROM enrolments WHERE tenant_id = $1 AND created_at >= $2")
-        .bind(tenant)
-        .bind(since)
-        .fetch_one(c)
-        .await?;
-    col(&r, "n")
 }
 
 /// Lock an enrolment row for the rest of the transaction (PostgreSQL; SQLite's single

@@ -569,6 +569,42 @@ both_cards!(wallets_not_configured_is_a_clear_422, |app: TestApp, _rx: Receiver|
     if let Some(claims) = check_jwt(v["jwt"].as_str().unwrap()) {
         assert_eq!(claims["payload"]["loyaltyObjects"][0]["id"], format!("{ISSUER_ID}.{id}"));
     }
+    // The same certificate as PKCS #12, and a wrong password.
+    if readers::have("openssl") {
+        let dir = readers::temp_dir(&format!("p12-{}", kopilka_store::new_id()));
+        std::fs::write(dir.join("c.pem"), &c.cert_pem).unwrap();
+        std::fs::write(dir.join("k.pem"), &c.key_pem).unwrap();
+        let out = std::process::Command::new("openssl")
+            .args(["pkcs12", "-export", "-passout", "pass:pw", "-inkey"])
+            .arg(dir.join("k.pem"))
+            .arg("-in")
+            .arg(dir.join("c.pem"))
+            .arg("-out")
+            .arg(dir.join("c.p12"))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(std::fs::read(dir.join("c.p12")).unwrap());
+        let got = bare
+            .put(
+                &t.admin,
+                "/api/v1/program/card/apple-certificate",
+                json!({"pkcs12_base64": b64, "password": "nope", "wwdr_pem": c.wwdr_pem}),
+            )
+            .await;
+        assert_field_error(&got, "pkcs12_base64");
+        let (s, v) = bare
+            .put(
+                &t.admin,
+                "/api/v1/program/card/apple-certificate",
+                json!({"pkcs12_base64": b64, "password": "pw", "wwdr_pem": c.wwdr_pem}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["pass_type_id"], "pass.dev.kopilka");
+        let _ = std::fs::remove_dir_all(dir);
+    }
     let (s, _) = bare.delete(&t.admin, "/api/v1/program/card/apple-certificate").await;
     assert_eq!(s, 204);
     assert_error(&bare.get(&t.admin, &format!("/api/v1/members/{id}/pass.pkpass")).await, 422, "wallet_not_configured");

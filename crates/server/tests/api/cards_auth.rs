@@ -179,3 +179,36 @@ both_cards!(one_time_codes_by_sms_pay_once, |app: TestApp, rx: Receiver| async m
     let analyst = app.api_key(&t.admin, json!({"role": "analyst"})).await.1;
     assert_error(&app.post(&analyst, "/api/v1/pos/otp", json!({"member": card})).await, 403, "forbidden");
 });
+
+both_cards!(a_rotating_code_pays_once_under_concurrency, |app: TestApp, _rx: Receiver| async move {
+    let t = app.tenant("Race Cafe").await;
+    let store = app.store(&t.admin, "S1").await;
+    app.program(&t.admin, json!({"redeem": {"auth": "qr"}})).await;
+    app.put(&t.admin, "/api/v1/program/card", json!({"qr_rotation": true})).await;
+    let id = app.member_id(&t.admin, json!({"phone": "+79120000013"})).await;
+    app.give(&t.admin, &id, 1000).await;
+    let token = token_at(&app, &t.id, &id, kopilka_store::now_s()).await;
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let body = by(&format!("R-{i}"), &store, json!({"qr_token": token}), Some(json!(10)));
+        let (url, key) = (app.url.clone(), t.admin.clone());
+        tasks.push(tokio::spawn(async move {
+            let resp = reqwest::Client::new().post(format!("{url}/api/v1/pos/checkout")).bearer_auth(key).json(&body).send().await.unwrap();
+            let status = resp.status().as_u16();
+            let v: Value = resp.json().await.unwrap();
+            (status, v)
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        let (s, v) = t.await.unwrap();
+        match s {
+            200 => ok += 1,
+            422 => assert_eq!(v["error"]["code"], "redeem_auth_required", "{v}"),
+            other => panic!("unexpected {other}: {v}"),
+        }
+    }
+    assert_eq!(ok, 1, "one code, one payment");
+    // 1000 − 10 spent + 99 earned on the one receipt that went through.
+    assert_eq!(app.balance(&t.admin, &id).await["points"], 1089);
+});
