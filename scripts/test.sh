@@ -68,8 +68,11 @@ ensure_card_tools() {
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq && apt-get install -y -qq zbar-tools zxing-cpp-tools librsvg2-bin openssl poppler-utils >/dev/null || true
   fi
-  if ! python3 -c "import jwt, jsonschema, aiosmtpd, googleapiclient, cryptography" >/dev/null 2>&1; then
-    python3 -m pip install -q --disable-pip-version-check pyjwt cryptography jsonschema aiosmtpd google-api-python-client >/dev/null 2>&1 || true
+  if ! python3 -c "import jwt, jsonschema, googleapiclient, cryptography" >/dev/null 2>&1; then
+    local pkgs="pyjwt cryptography jsonschema aiosmtpd google-api-python-client"
+    python3 -m pip install -q --disable-pip-version-check $pkgs >/dev/null 2>&1 ||
+      python3 -m pip install -q --disable-pip-version-check --break-system-packages $pkgs >/dev/null 2>&1 ||
+      { [ "$(id -u)" = 0 ] && apt-get install -y -qq python3-jwt python3-jsonschema python3-cryptography python3-googleapi python3-aiosmtpd >/dev/null 2>&1; } || true
   fi
 }
 ensure_card_tools

@@ -1,6 +1,7 @@
 """Check a "Save to Google Wallet" JWT independently of Kopilka.
 
 Usage: gwallet_check.py JWT CERT_PEM
+       gwallet_check.py --object OBJECT_JSON_FILE   (a LoyaltyObject sent to the REST API)
 
 1. PyJWT verifies the RS256 signature with the public key of CERT_PEM (the service
    account's certificate) and the claims (aud "google", typ "savetowallet").
@@ -63,6 +64,12 @@ def schema_for(doc, name):
 
 
 def main():
+    if sys.argv[1] == "--object":
+        with open(sys.argv[2]) as f:
+            obj = json.load(f)
+        jsonschema.validate(obj, schema_for(discovery(), "LoyaltyObject"))
+        print(json.dumps(obj))
+        return
     token, cert_path = sys.argv[1], sys.argv[2]
     with open(cert_path, "rb") as f:
         key = x509.load_pem_x509_certificate(f.read()).public_key()
