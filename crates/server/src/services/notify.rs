@@ -73,7 +73,8 @@ pub async fn apns_push(client: &Http, base_url: &str, topic: &str, push_token: &
     if !push_token.bytes().all(|b| b.is_ascii_hexdigit()) || push_token.len() > 200 {
         return Err("push token is not hex".into());
     }
-    let headers = [("apns-topic", topic), ("apns-push-type", "background"), ("content-type", "application/json")];
+    // A background push must go at priority 5.
+    let headers = [("apns-topic", topic), ("apns-push-type", "background"), ("apns-priority", "5"), ("content-type", "application/json")];
     let (status, _) = client.send("POST", &format!("{base_url}/3/device/{push_token}"), &headers, b"{}".to_vec()).await?;
     if (200..300).contains(&status) { Ok(()) } else { Err(format!("APNs answered {status}")) }
 }

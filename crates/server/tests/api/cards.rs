@@ -404,6 +404,8 @@ both_cards!(apple_web_service_flow, |app: TestApp, rx: Receiver| async move {
     assert_eq!(pushes.len(), 1, "{pushes:?}");
     assert_eq!(pushes[0].path, format!("/3/device/{push}"));
     assert_eq!(pushes[0].header("apns-topic"), Some("pass.dev.kopilka"));
+    assert_eq!(pushes[0].header("apns-priority"), Some("5"));
+    assert_eq!(pushes[0].body, "{}");
     assert!(pushes[0].http2, "APNs is spoken over HTTP/2");
     let (s, body) = app.apple(reqwest::Method::GET, &format!("{list}?passesUpdatedSince={tag}"), None, None).await;
     assert_eq!(s, 200);
