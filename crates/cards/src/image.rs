@@ -29,6 +29,18 @@ pub fn solid_png(w: u32, h: u32, rgb: [u8; 3]) -> Vec<u8> {
     png_rgb(w, h, &px)
 }
 
+/// Whether bytes are a whole, decodable PNG of at most `max_side` pixels a side; its size.
+pub fn png_check(bytes: &[u8], max_side: u32) -> Option<(u32, u32)> {
+    let (w, h) = png_size(bytes)?;
+    if w == 0 || h == 0 || w > max_side || h > max_side {
+        return None;
+    }
+    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes)).read_info().ok()?;
+    let mut buf = vec![0u8; reader.output_buffer_size()?];
+    reader.next_frame(&mut buf).ok()?;
+    Some((w, h))
+}
+
 /// Whether bytes are a PNG file (by its signature), and its size.
 pub fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
     if bytes.len() < 24 || &bytes[..8] != b"\x89PNG\r\n\x1a\n" || &bytes[12..16] != b"IHDR" {

@@ -231,6 +231,18 @@ pub async fn insert_otp(c: &mut Conn, tenant: &str, o: &Otp) -> Result<()> {
     Ok(())
 }
 
+/// Forget a code that could not be delivered.
+pub async fn delete_otp(c: &mut Conn, tenant: &str, id: &str) -> Result<()> {
+    sqlx::query("DELETE FROM otp_codes WHERE tenant_id = $1 AND id = $2").bind(tenant).bind(id).execute(c).await?;
+    Ok(())
+}
+
+/// Forget an enrolment whose code could not be delivered.
+pub async fn delete_enrolment(c: &mut Conn, tenant: &str, id: &str) -> Result<()> {
+    sqlx::query("DELETE FROM enrolments WHERE tenant_id = $1 AND id = $2 AND member_id IS NULL").bind(tenant).bind(id).execute(c).await?;
+    Ok(())
+}
+
 /// The member's newest unused, unexpired code of a purpose.
 pub async fn live_otp(c: &mut Conn, tenant: &str, member: &str, purpose: &str, now: i64) -> Result<Option<Otp>> {
     let r = sqlx::query(

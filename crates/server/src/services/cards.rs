@@ -275,10 +275,11 @@ pub async fn put_image(state: &AppState, tenant: &str, actor: &str, kind: &str, 
         return Err(ApiError::not_found("image kind"));
     }
     let bytes = B64.decode(png_b64.trim()).map_err(|_| ApiError::field("png_base64", "must be base64"))?;
-    let (w, h) = kopilka_cards::image::png_size(&bytes).ok_or_else(|| ApiError::field("png_base64", "must be a PNG image"))?;
-    if bytes.len() > 1024 * 1024 || w == 0 || h == 0 || w > 2000 || h > 2000 {
-        return Err(ApiError::field("png_base64", "must be at most 1 MiB and 2000×2000 pixels"));
+    if bytes.len() > 1024 * 1024 {
+        return Err(ApiError::field("png_base64", "must be at most 1 MiB"));
     }
+    let (w, h) = kopilka_cards::image::png_check(&bytes, 2000)
+        .ok_or_else(|| ApiError::field("png_base64", "must be a whole PNG image of at most 2000×2000 pixels"))?;
     let mut tx = state.db.begin().await?;
     let now = now_s();
     settings(tx.conn(), tenant).await?;

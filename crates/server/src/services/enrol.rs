@@ -126,7 +126,12 @@ pub async fn start(state: &AppState, tenant: &str, org: &str, form: Form) -> Api
     .await?;
     tx.commit().await?;
     let text = format!("{code} is your code to join {org}. It expires in 10 minutes.");
-    otp::deliver(state, channel, &to, &format!("{org}: your code"), &text).await?;
+    if let Err(e) = otp::deliver(state, channel, &to, &format!("{org}: your code"), &text).await {
+        // Undelivered: the enrolment goes, so the failed request leaves nothing behind.
+        let mut c = conn(state).await?;
+        store::delete_enrolment(&mut c, tenant, &id).await?;
+        return Err(e);
+    }
     tracing::info!(tenant.id = %tenant, enrolment.id = %id, channel, "enrolment code sent");
     let masked = if channel == "sms" { kopilka_domain::identity::mask_phone(&to) } else { kopilka_domain::identity::mask_email(&to) };
     Ok(json!({"enrolment_id": id, "channel": channel, "to": masked}))

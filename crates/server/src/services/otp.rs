@@ -105,7 +105,12 @@ pub async fn send_pos(state: &AppState, tenant: &str, member: &MemberRef) -> Api
     };
     tx.commit().await?;
     let text = format!("{code} is your {org} code to spend points. It expires in 5 minutes.");
-    deliver(state, channel, &to, &format!("{org}: your code"), &text).await?;
+    if let Err(e) = deliver(state, channel, &to, &format!("{org}: your code"), &text).await {
+        // Undelivered: the code goes, so the failed request leaves nothing behind.
+        let mut c = cards::conn(state).await?;
+        store::delete_otp(&mut c, tenant, &id).await?;
+        return Err(e);
+    }
     tracing::info!(tenant.id = %tenant, member.id = %m.id, channel, "one-time code sent");
     let masked = if channel == "sms" { mask_phone(&to) } else { mask_email(&to) };
     Ok(json!({"member_id": m.id, "channel": channel, "to": masked, "expires_at": crate::input::fmt_time(now + OTP_TTL_S)}))

@@ -307,6 +307,9 @@ both_cards!(card_design_is_validated, |app: TestApp, _rx: Receiver| async move {
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["width"], 160);
     assert_field_error(&app.put(&t.admin, "/api/v1/program/card/images/logo", json!({"png_base64": "aGVsbG8="})).await, "png_base64");
+    // A PNG cut short is refused (it would break every pass).
+    let cut = base64::engine::general_purpose::STANDARD.encode(&png[..png.len() / 2]);
+    assert_field_error(&app.put(&t.admin, "/api/v1/program/card/images/logo", json!({"png_base64": cut})).await, "png_base64");
     assert_error(&app.put(&t.admin, "/api/v1/program/card/images/banner", json!({"png_base64": b64})).await, 404, "not_found");
     let (_, v) = app.get(&t.admin, "/api/v1/program/card").await;
     assert_eq!(v["images"]["logo"], true);
