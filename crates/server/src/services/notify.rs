@@ -101,9 +101,31 @@ pub async fn google_update_object(base_url: &str, g: &GoogleAccount, object: &Va
 /// OAuth 2 JWT-bearer grant. The token endpoint is `{base_url}/token` when the base URL is
 /// not Google's (a local receiver), else Google's own.
 async fn google_access_token(http: &Http, base_url: &str, g: &GoogleAccount) -> Result<String, String> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    // Tokens live an hour; one per (endpoint, account) is kept for 50 minutes.
+    static CACHE: Mutex<Option<HashMap<String, (String, i64)>>> = Mutex::new(None);
     let token_url =
         if base_url.contains("googleapis.com") { "https://oauth2.googleapis.com/token".to_owned() } else { format!("{base_url}/token") };
     let now = kopilka_store::now_s();
+    let key = format!("{token_url} {}", g.account.client_email);
+    let cached = CACHE.lock().expect("token cache").as_ref().and_then(|m| m.get(&key)).cloned();
+    if let Some((t, until)) = cached
+        && until > now
+    {
+        return Ok(t);
+    }
+    let token = fetch_google_token(http, &token_url, g, now).await?;
+    let mut cache = CACHE.lock().expect("token cache");
+    let map = cache.get_or_insert_with(HashMap::new);
+    if map.len() > 1000 {
+        map.clear();
+    }
+    map.insert(key, (token.clone(), now + 3000));
+    Ok(token)
+}
+
+async fn fetch_google_token(http: &Http, token_url: &str, g: &GoogleAccount, now: i64) -> Result<String, String> {
     let claims = json!({
         "iss": g.account.client_email,
         "scope": "https://www.googleapis.com/auth/wallet_object.issuer",
@@ -113,7 +135,7 @@ async fn google_access_token(http: &Http, base_url: &str, g: &GoogleAccount) -> 
     });
     let assertion = kopilka_cards::gwallet::sign_rs256(&claims, g.account.key(), &g.account.private_key_id);
     let body = format!("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={assertion}");
-    let (status, body) = http.send("POST", &token_url, &[("content-type", "application/x-www-form-urlencoded")], body.into_bytes()).await?;
+    let (status, body) = http.send("POST", token_url, &[("content-type", "application/x-www-form-urlencoded")], body.into_bytes()).await?;
     if !(200..300).contains(&status) {
         return Err(format!("token endpoint answered {status}"));
     }
