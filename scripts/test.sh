@@ -58,6 +58,25 @@ drop_test_databases() {
 drop_test_databases
 rm -rf "${TMPDIR:-/tmp}/kopilka-tests"
 
+# The cards tests decode codes and check passes with independent tools: zbarimg,
+# ZXingReader, rsvg-convert, pdftoppm, openssl; PyJWT, jsonschema, aiosmtpd and the Google API
+# client's discovery documents in Python. Installed quietly when missing (as root).
+ensure_card_tools() {
+  local missing=""
+  for t in zbarimg ZXingReader rsvg-convert openssl pdftoppm; do command -v "$t" >/dev/null 2>&1 || missing="$missing $t"; done
+  if [ -n "$missing" ] && [ "$(id -u)" = 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq zbar-tools zxing-cpp-tools librsvg2-bin openssl poppler-utils >/dev/null || true
+  fi
+  if ! python3 -c "import jwt, jsonschema, googleapiclient, cryptography" >/dev/null 2>&1; then
+    local pkgs="pyjwt cryptography jsonschema aiosmtpd google-api-python-client"
+    python3 -m pip install -q --disable-pip-version-check $pkgs >/dev/null 2>&1 ||
+      python3 -m pip install -q --disable-pip-version-check --break-system-packages $pkgs >/dev/null 2>&1 ||
+      { [ "$(id -u)" = 0 ] && apt-get install -y -qq python3-jwt python3-jsonschema python3-cryptography python3-googleapi python3-aiosmtpd >/dev/null 2>&1; } || true
+  fi
+}
+ensure_card_tools
+
 status=0
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast || status=$?

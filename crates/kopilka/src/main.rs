@@ -69,6 +69,11 @@ enum Command {
         #[command(subcommand)]
         command: ImportCommand,
     },
+    /// Wallet cards: development certificates.
+    Cards {
+        #[command(subcommand)]
+        command: CardsCommand,
+    },
     /// Rebuild every balance from the ledger and compare with the stored balances.
     Check {
         #[command(flatten)]
@@ -94,6 +99,22 @@ enum TenantCommand {
         /// Print one line of JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CardsCommand {
+    /// Create a self-signed pass certificate for development and tests: a stand-in WWDR
+    /// intermediate, a Pass Type ID certificate it issued, and the key. Wallet on a phone
+    /// does not accept it; `openssl smime -verify -noverify` does.
+    DevCert {
+        #[arg(long, default_value = "pass.dev.kopilka")]
+        pass_type_id: String,
+        #[arg(long, default_value = "DEVTEAM000")]
+        team_id: String,
+        /// Directory for pass-cert.pem, pass-key.pem (mode 0600) and wwdr.pem.
+        #[arg(long, default_value = "./kopilka-data/pass-dev")]
+        out: std::path::PathBuf,
     },
 }
 
@@ -161,19 +182,45 @@ async fn main() -> Result<()> {
         Command::Serve { listen, db, no_worker } => {
             let db = open(&db).await?;
             let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-            let state = AppState::new(db, Config { worker: !no_worker, ..Config::default() }, kopilka_server::metrics_handle());
+            let cards = std::sync::Arc::new(services::cards::CardsConfig::from_env()?);
+            let state = AppState::new(db, Config { worker: !no_worker, cards, ..Config::default() }, kopilka_server::metrics_handle());
             tracing::info!(address = %listener.local_addr()?, "Kopilka is listening");
             kopilka_server::serve(listener, state, shutdown_signal()).await?;
         }
         Command::Worker { db, once } => {
             let db = open(&db).await?;
-            let state = AppState::new(db, Config::default(), kopilka_server::metrics_handle());
+            let cards = std::sync::Arc::new(services::cards::CardsConfig::from_env()?);
+            let state = AppState::new(db, Config { cards, ..Config::default() }, kopilka_server::metrics_handle());
             if once {
                 let n = kopilka_server::jobs::drain(&state).await?;
                 println!("ran {n} jobs");
             } else {
                 kopilka_server::jobs::run(state, shutdown_signal()).await;
             }
+        }
+        Command::Cards { command: CardsCommand::DevCert { pass_type_id, team_id, out } } => {
+            let chain = kopilka_cards::sign::dev_chain(&pass_type_id, &team_id).map_err(|e| anyhow::anyhow!("{e}"))?;
+            std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+            let write = |name: &str, text: &str, private: bool| -> Result<std::path::PathBuf> {
+                let path = out.join(name);
+                let mut opts = std::fs::OpenOptions::new();
+                opts.write(true).create(true).truncate(true);
+                #[cfg(unix)]
+                if private {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    opts.mode(0o600);
+                }
+                let _ = private;
+                use std::io::Write;
+                opts.open(&path)
+                    .and_then(|mut f| f.write_all(text.as_bytes()))
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                Ok(path)
+            };
+            let cert = write("pass-cert.pem", &chain.cert_pem, false)?;
+            let key = write("pass-key.pem", &chain.key_pem, true)?;
+            let wwdr = write("wwdr.pem", &chain.wwdr_pem, false)?;
+            println!("KOPILKA_PASS_CERT={}\nKOPILKA_PASS_KEY={}\nKOPILKA_PASS_WWDR={}", cert.display(), key.display(), wwdr.display());
         }
         Command::Migrate { db } => {
             let db = open(&db).await?;

@@ -28,7 +28,7 @@ async fn setup(url: &str, members: usize) -> Setup {
     let db = Db::connect(url).await.expect("connect");
     kopilka_store::migrate::run(&db).await.expect("migrate");
     let t = kopilka_server::services::accounts::create_tenant(&db, "Bench", None, "retail").await.expect("tenant");
-    let state = AppState::new(db, Config { worker: false, pos_lookups_per_minute: 1_000_000 }, None);
+    let state = AppState::new(db, Config { worker: false, pos_lookups_per_minute: 1_000_000, ..Config::default() }, None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (_tx, rx) = tokio::sync::watch::channel(false);

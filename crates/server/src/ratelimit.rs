@@ -35,4 +35,10 @@ impl Limiter {
         let map = self.windows.lock().expect("limiter");
         map.get(key).is_some_and(|(w, n)| *w == window && *n >= limit)
     }
+
+    /// How many events `key` has in the current window (without counting one).
+    pub fn used(&self, key: &str, window_s: i64, now: i64) -> u32 {
+        let window = now.div_euclid(window_s);
+        self.windows.lock().expect("limiter").get(key).filter(|(w, _)| *w == window).map(|(_, n)| *n).unwrap_or(0)
+    }
 }

@@ -14,11 +14,13 @@ pub struct Config {
     pub pos_lookups_per_minute: u32,
     /// Run the background worker inside `serve`.
     pub worker: bool,
+    /// Cards and passes: public URL, wallet keys, adapters.
+    pub cards: std::sync::Arc<crate::services::cards::CardsConfig>,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { pos_lookups_per_minute: 60, worker: true }
+        Config { pos_lookups_per_minute: 60, worker: true, cards: Default::default() }
     }
 }
 

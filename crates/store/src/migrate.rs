@@ -8,6 +8,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_core.sql")),
     (2, include_str!("../migrations/0002_campaigns.sql")),
     (3, include_str!("../migrations/0003_rewards.sql")),
+    (4, include_str!("../migrations/0004_cards.sql")),
 ];
 
 /// Apply every migration not yet applied. Two processes starting at once may race; the

@@ -7,6 +7,9 @@ mod members;
 pub mod openapi;
 mod pos;
 mod rewards;
+mod cards;
+mod public;
+mod wallet;
 
 use crate::error::{ApiError, REQUEST_ID};
 use crate::state::AppState;
@@ -67,9 +70,13 @@ pub fn router(state: AppState) -> Router {
         .route("/pos/checkout", post(pos::checkout))
         .route("/pos/cancel", post(pos::cancel))
         .route("/pos/refund", post(pos::refund))
-        .route("/pos/receipts/{receipt_id}", get(pos::receipt));
+        .route("/pos/receipts/{receipt_id}", get(pos::receipt))
+        .merge(cards::api_routes());
     Router::new()
         .nest("/api/v1", api)
+        .merge(cards::public_routes())
+        .merge(wallet::routes())
+        .merge(public::routes())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .fallback(not_found)
@@ -98,7 +105,9 @@ async fn request_id(req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let mut resp = REQUEST_ID.scope(id.clone(), next.run(req)).await;
     let is_json = resp.headers().get(axum::http::header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if resp.status().is_client_error() && !is_json {
+    // Public pages answer a bad form with the form again, as HTML.
+    let is_html = resp.headers().get(axum::http::header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if resp.status().is_client_error() && !is_json && !is_html {
         // A rejection from the framework (body too large, bad path...): same envelope.
         let (code, message) = match resp.status().as_u16() {
             413 => ("payload_too_large", "the body is larger than this API accepts"),

@@ -299,6 +299,7 @@ fn paths() -> Value {
             .chain(pos_ops())
             .chain(rewards::ops())
             .chain(campaigns::ops())
+            .chain(card_ops())
             .collect();
     let mut paths = Map::new();
     for (path, method, op) in ops {
@@ -306,6 +307,176 @@ fn paths() -> Value {
         item[method] = op.build();
     }
     Value::Object(paths)
+}
+
+/// Cards and passes (docs/api.md "Cards and passes"); the routes of `http/cards.rs`.
+fn card_ops() -> Vec<(&'static str, &'static str, Op)> {
+    let id = || path_param("id", "member id");
+    let format = || {
+        query(
+            "format",
+            "the code: `qr` (the default; the current `qr_token`), or the card number as `code128`, `ean13`, `pdf417`, `aztec`",
+            json!({"type": "string", "enum": ["qr", "code128", "ean13", "pdf417", "aztec"]}),
+        )
+    };
+    let binary = |desc: &str, ct: &str| json!({"description": desc, "content": {ct: {"schema": {"type": "string", "format": "binary"}}}});
+    let design = object(
+        &[],
+        json!({
+            "organization_name": nullable(text(64)),
+            "description": text(64),
+            "background_color": describe(string(), "#rrggbb"),
+            "foreground_color": describe(string(), "#rrggbb"),
+            "label_color": describe(string(), "#rrggbb"),
+            "labels": object(&[], json!({"balance": text(64), "tier": text(64), "card_number": text(64), "name": text(64)})),
+            "barcode_format": {"type": "string", "enum": ["qr", "code128", "ean13", "pdf417", "aztec"]},
+            "show_name": boolean(),
+            "qr_rotation": boolean(),
+        }),
+    );
+    let no_body = || json!({"description": "done"});
+    vec![
+        (
+            "/api/v1/members/{id}/card.png",
+            "get",
+            Op::new("getCardPng", "cards", "The member's card code as PNG")
+                .param(id())
+                .param(format())
+                .resp("200", binary("the code", "image/png"))
+                .e403("a pos key asking for the QR (it holds the token pos keys do not see)")
+                .e404("`member_not_found`")
+                .e422("`validation_error`: an unknown format or query parameter; `format_not_available`: EAN-13 of a non-EAN-13 number"),
+        ),
+        (
+            "/api/v1/members/{id}/card.svg",
+            "get",
+            Op::new("getCardSvg", "cards", "The member's card code as SVG")
+                .param(id())
+                .param(format())
+                .resp("200", binary("the code", "image/svg+xml"))
+                .e403("a pos key asking for the QR")
+                .e404("`member_not_found`")
+                .e422("`validation_error` or `format_not_available`"),
+        ),
+        (
+            "/api/v1/members/{id}/pass.pkpass",
+            "get",
+            Op::new("getPass", "cards", "The member's Apple Wallet pass")
+                .param(id())
+                .resp("200", binary("a signed storeCard pass", "application/vnd.apple.pkpass"))
+                .e404("`member_not_found`")
+                .e422("`wallet_not_configured`: no pass certificate for this programme"),
+        ),
+        (
+            "/api/v1/members/{id}/google-wallet",
+            "get",
+            Op::new("getGoogleWallet", "cards", "The member's Save to Google Wallet link")
+                .param(id())
+                .resp("200", ok("the link and its JWT", object(&["save_url", "jwt"], json!({"save_url": string(), "jwt": string()}))))
+                .e404("`member_not_found`")
+                .e422("`wallet_not_configured`: no Google account for this programme"),
+        ),
+        (
+            "/api/v1/members/{id}/card-links",
+            "get",
+            Op::new("getCardLinks", "cards", "The member's public card links")
+                .param(id())
+                .resp(
+                    "200",
+                    ok(
+                        "unguessable public links",
+                        object(
+                            &["page_url", "card_png_url", "card_svg_url", "pass_url", "google_wallet_url"],
+                            json!({"page_url": string(), "card_png_url": string(), "card_svg_url": string(), "pass_url": string(), "google_wallet_url": string()}),
+                        ),
+                    ),
+                )
+                .e403(ADMIN_ANALYST)
+                .e404("`member_not_found`"),
+        ),
+        (
+            "/api/v1/program/card",
+            "get",
+            Op::new("getCardDesign", "cards", "The card design").resp("200", ok("the design, which images are set and whose wallet keys apply", design.clone())),
+        ),
+        (
+            "/api/v1/program/card",
+            "put",
+            Op::new("putCardDesign", "cards", "Replace the card design")
+                .json_body(design.clone())
+                .resp("200", ok("the design", design))
+                .e400()
+                .e403(ADMIN_ONLY)
+                .e422(VALIDATION),
+        ),
+        (
+            "/api/v1/program/card/images/{kind}",
+            "put",
+            Op::new("putCardImage", "cards", "Set a card image (logo, strip, icon)")
+                .param(path_param("kind", "`logo`, `strip` or `icon`"))
+                .json_body(strict(&["png_base64"], json!({"png_base64": describe(string(), "a PNG, base64, at most 1 MiB and 2000×2000")})))
+                .resp("200", ok("the image's size", object(&[], json!({"kind": string(), "width": int(), "height": int()}))))
+                .e400()
+                .e403(ADMIN_ONLY)
+                .e404("`not_found`: an unknown kind")
+                .e422(VALIDATION),
+        ),
+        (
+            "/api/v1/program/card/images/{kind}",
+            "delete",
+            Op::new("deleteCardImage", "cards", "Remove a card image")
+                .param(path_param("kind", "`logo`, `strip` or `icon`"))
+                .resp("204", no_body())
+                .e403(ADMIN_ONLY)
+                .e404("`not_found`"),
+        ),
+        (
+            "/api/v1/program/card/apple-certificate",
+            "put",
+            Op::new("putAppleCertificate", "cards", "The programme's own Pass Type ID certificate")
+                .json_body(object(&["wwdr_pem"], json!({"cert_pem": string(), "key_pem": string(), "wwdr_pem": string(), "pkcs12_base64": string(), "password": string()})))
+                .resp("200", ok("the certificate", object(&[], json!({"pass_type_id": string(), "team_id": string(), "expires_at": time()}))))
+                .e400()
+                .e403(ADMIN_ONLY)
+                .e422("`validation_error`: not a certificate, a key of another certificate, expired, or no WWDR"),
+        ),
+        (
+            "/api/v1/program/card/apple-certificate",
+            "delete",
+            Op::new("deleteAppleCertificate", "cards", "Go back to the operator's pass certificate").resp("204", no_body()).e403(ADMIN_ONLY).e404("`not_found`"),
+        ),
+        (
+            "/api/v1/program/card/google-account",
+            "put",
+            Op::new("putGoogleAccount", "cards", "The programme's own Google Wallet issuer and service account")
+                .json_body(strict(&["issuer_id", "service_account"], json!({"issuer_id": string(), "service_account": {"type": "object"}})))
+                .resp("200", ok("the account", object(&[], json!({"issuer_id": string(), "client_email": string()}))))
+                .e400()
+                .e403(ADMIN_ONLY)
+                .e422(VALIDATION),
+        ),
+        (
+            "/api/v1/program/card/google-account",
+            "delete",
+            Op::new("deleteGoogleAccount", "cards", "Go back to the operator's Google account").resp("204", no_body()).e403(ADMIN_ONLY).e404("`not_found`"),
+        ),
+        (
+            "/api/v1/pos/otp",
+            "post",
+            Op::new("sendOtp", "pos", "Send the member a one-time code (redeem.auth qr_or_otp)")
+                .json_body(strict(&["member"], json!({"member": {"type": "object"}, "store_id": string(), "till_id": string()})))
+                .resp(
+                    "200",
+                    ok("sent", object(&["member_id", "channel", "to", "expires_at"], json!({"member_id": string(), "channel": {"type": "string", "enum": ["sms", "email"]}, "to": string(), "expires_at": time()}))),
+                )
+                .e400()
+                .e403(ADMIN_POS)
+                .e404("`member_not_found`")
+                .e422("`validation_error`, or `otp_unavailable`: no phone or email that codes can be sent to")
+                .resp("429", err("`rate_limited`: too many codes for this member"))
+                .resp("503", err("`otp_delivery_failed`: the SMS provider or mail relay did not take the message")),
+        ),
+    ]
 }
 
 fn openapi_op() -> Op {
@@ -1319,6 +1490,16 @@ mod tests {
         }
 
         let mut routes = BTreeSet::new();
+        // The cards routes merged into `api` (http/cards.rs `api_routes`).
+        let cards = include_str!("cards.rs");
+        let start = cards.find("pub fn api_routes(").expect("api_routes() in cards.rs");
+        let cards_body = &cards[start..start + cards[start..].find("\n}\n").expect("end of api_routes()")];
+        for (i, _) in cards_body.match_indices(".route(") {
+            let (path, rest) = literal(args(&cards_body[i + ".route(".len()..]));
+            for m in methods(rest.trim_start().strip_prefix(',').expect("route(path, methods)")) {
+                routes.insert((m.to_uppercase(), format!("/api/v1{path}")));
+            }
+        }
         for (i, _) in body.match_indices(".route(") {
             let a = args(&body[i + ".route(".len()..]);
             let (path, rest) = literal(a);

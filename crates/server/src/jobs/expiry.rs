@@ -27,6 +27,8 @@ pub async fn sweep(state: &AppState, tenant: &str) -> Result<(), String> {
                 book.save(&mut tx).await.map_err(fail)?;
             }
             tx.commit().await.map_err(|e| e.to_string())?;
+            // Expired or released points change what a wallet pass shows.
+            crate::services::cards::refresh(state, tenant, &member).await.map_err(|e| e.message)?;
         }
     }
     Ok(())

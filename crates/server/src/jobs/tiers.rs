@@ -39,6 +39,8 @@ pub async fn check_member(state: &AppState, tenant: &str, member: &str) -> Resul
     }
     book.save(&mut tx).await.map_err(fail)?;
     tx.commit().await.map_err(|e| e.to_string())?;
+    // Points or tier may have moved: update the member's wallet passes, if any were issued.
+    crate::services::cards::refresh(state, tenant, member).await.map_err(|e| e.message)?;
     Ok(())
 }
 

@@ -148,7 +148,12 @@ pub async fn member_json(c: &mut Conn, tenant: &str, m: &Member, masked: bool) -
 
 pub async fn lookup(state: &AppState, auth: &Auth, by: By, value: &str) -> ApiResult<Value> {
     let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
-    let m = members::find(&mut c, &auth.tenant_id, by, value).await?.ok_or_else(member_not_found)?;
+    let m = match by {
+        // A static or a rotating token (services/cards.rs).
+        By::QrToken => super::cards::find_by_qr(&mut c, &auth.tenant_id, value, now_s()).await?.map(|(m, _)| m),
+        _ => members::find(&mut c, &auth.tenant_id, by, value).await?,
+    };
+    let m = m.ok_or_else(member_not_found)?;
     member_json(&mut c, &auth.tenant_id, &m, auth.masked()).await
 }
 
@@ -344,6 +349,8 @@ pub async fn adjust(state: &AppState, auth: &Auth, member: &str, a: Adjustment) 
                 book.entry(&mut tx, "adjust", a.points, now, r).await?;
             }
             let b = book.save(&mut tx).await?;
+            // The worker's tier job also brings the member's wallet passes up to date.
+            kopilka_store::jobs::enqueue(tx.conn(), &tenant, "tier", member, now).await?;
             let answer = json!({
                 "id": id,
                 "adjustment_id": a.adjustment_id,
@@ -459,6 +466,8 @@ pub async fn transfer(state: &AppState, auth: &Auth, from: &str, t: Transfer) ->
             .await?;
             let sb = src.save(&mut tx).await?;
             dst.save(&mut tx).await?;
+            kopilka_store::jobs::enqueue(tx.conn(), &tenant, "tier", from, now).await?;
+            kopilka_store::jobs::enqueue(tx.conn(), &tenant, "tier", &t.to_member_id, now).await?;
             let answer = json!({
                 "id": id,
                 "transfer_id": t.transfer_id,

@@ -3,15 +3,20 @@
 
 pub mod accounts;
 pub mod campaigns;
+pub mod cards;
 pub mod check;
 pub mod demo;
+pub mod enrol;
 pub mod events;
 pub mod import;
 pub mod ledger;
 pub mod members;
+pub mod notify;
 pub mod offers;
+pub mod otp;
 pub mod pos;
 pub mod program;
+pub mod redeem_auth;
 pub mod refund;
 pub mod rewards;
 pub mod templates;

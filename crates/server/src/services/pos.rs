@@ -14,7 +14,7 @@ use crate::input::{Obj, canonical, check, fmt_time, sha256_hex};
 use crate::state::AppState;
 use axum::http::StatusCode;
 use kopilka_domain::identity::normalize_phone;
-use kopilka_domain::program::{Program, RedeemAuth};
+use kopilka_domain::program::Program;
 use kopilka_domain::quantity::Quantity;
 use kopilka_domain::receipt::{CalcError, LineInput, ReceiptCalc, RedeemRequest};
 use kopilka_domain::tiers::tier_for_spend;
@@ -432,23 +432,29 @@ async fn find_member(c: &mut kopilka_store::Conn, tenant: &str, r: &MemberRef) -
         MemberRef::Card(v) => (By::Card, v),
         MemberRef::Phone(v) => (By::Phone, v),
         MemberRef::Id(v) => (By::Id, v),
-        MemberRef::QrToken(v) => (By::QrToken, v),
+        // A static or a rotating token (services/cards.rs).
+        MemberRef::QrToken(v) => return Ok(super::cards::find_by_qr(c, tenant, v, now_s()).await?.ok_or_else(member_not_found)?.0),
     };
     members::find(c, tenant, by, v).await?.ok_or_else(|| Failure::Api(member_not_found()))
 }
 
-/// Whether spending is allowed by `redeem.auth` for how the member was identified.
-fn auth_satisfied(program: &Program, req: &PosRequest) -> bool {
-    match program.redeem.auth {
-        RedeemAuth::None => true,
-        // One-time codes arrive with the cards work; until then only a QR token proves
-        // the member is present.
-        RedeemAuth::Qr | RedeemAuth::QrOrOtp => matches!(req.member, Some(MemberRef::QrToken(_))),
-    }
+/// Whether spending is allowed by `redeem.auth` for how the member was identified: a
+/// current QR token, or a one-time code (services/redeem_auth.rs). Decides without
+/// writing; the proof is spent when points are.
+async fn auth_satisfied(
+    state: &AppState,
+    tx: &mut kopilka_store::Tx,
+    tenant: &str,
+    program: &Program,
+    req: &PosRequest,
+    member: Option<&kopilka_store::members::Member>,
+    now: i64,
+) -> Fallible<super::redeem_auth::Proof> {
+    super::redeem_auth::check(state, tx.conn(), tenant, program, req, member, now).await
 }
 
 fn redeem_auth_required() -> ApiError {
-    ApiError::rule("redeem_auth_required", "spending points needs the member's current QR code (or a one-time code)")
+    super::redeem_auth::required()
 }
 
 /// Quote, reserve or check out a receipt.
@@ -565,7 +571,8 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
     if wallet_spends && member.is_none() {
         return Err(ApiError::rule("member_required", "the cashback wallet can only be spent by an identified member").into());
     }
-    let auth_ok = auth_satisfied(&program, req);
+    let proof = auth_satisfied(state, &mut tx, tenant, &program, req, member.as_ref(), now).await?;
+    let auth_ok = proof.ok();
     if (matches!(req.redeem, RedeemRequest::Points(n) if n > 0) || matches!(req.wallet, RedeemRequest::Points(n) if n > 0)) && !auth_ok {
         return Err(redeem_auth_required().into());
     }
@@ -635,6 +642,10 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
         && calc.cashback_minor > 0
     {
         wallet = Some(offers::WalletBook::open(&mut tx, tenant, &m.id).await?);
+    }
+    if (calc.points_redeemed > 0 || calc.wallet_minor > 0) && mode != Mode::Quote {
+        // A rotating QR code or a one-time code pays once.
+        proof.spend(tx.conn(), tenant, now).await?;
     }
     let offers_json = (decision.applied.as_slice(), decision.not_applied.as_slice());
     if member.is_none() {
