@@ -3,12 +3,12 @@
 
 mod admin;
 mod campaigns;
+mod cards;
 mod members;
 pub mod openapi;
 mod pos;
-mod rewards;
-mod cards;
 mod public;
+mod rewards;
 mod wallet;
 
 use crate::error::{ApiError, REQUEST_ID};
