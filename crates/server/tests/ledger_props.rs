@@ -57,6 +57,9 @@ async fn run(ops: Vec<Op>) {
         members.push(app.member(&t.admin, json!({"external_id": format!("p{i}")})).await["id"].as_str().unwrap().to_owned());
     }
     let mut receipts: Vec<(String, Value)> = Vec::new();
+    // Each receipt gets its own second in the past, so that a quote and its checkout see
+    // the same tier spend (with the default "now" they may fall in different seconds).
+    let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 - 3600;
     for (n, op) in ops.into_iter().enumerate() {
         match op {
             Op::Adjust { member, points } => {
@@ -74,6 +77,7 @@ async fn run(ops: Vec<Op>) {
                     "receipt_id": id,
                     "store_id": store,
                     "items": lines.iter().map(|(q, p, c)| json!({"quantity": q, "unit_price_minor": p, "category": CATEGORIES[*c]})).collect::<Vec<_>>(),
+                    "occurred_at": chrono::DateTime::from_timestamp(start + n as i64, 0).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 });
                 if let Some(m) = member {
                     body["member"] = json!({"member_id": members[m]});
