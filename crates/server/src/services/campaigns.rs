@@ -211,6 +211,16 @@ pub fn coupon_json(k: &Coupon) -> Value {
     })
 }
 
+/// The campaign, which must exist (404) and take coupons (422 `campaign_without_coupons`).
+async fn taking_coupons(tx: &mut kopilka_store::Tx, tenant: &str, campaign: &str) -> Result<CampaignSpec, Failure> {
+    let row = store::campaign(tx.conn(), tenant, campaign).await?.ok_or_else(|| Failure::Api(ApiError::not_found("campaign")))?;
+    let spec: CampaignSpec = serde_json::from_str(&row.spec)?;
+    if !spec.requires_coupon {
+        return Err(ApiError::rule("campaign_without_coupons", "this campaign does not take coupons (requires_coupon is false)").into());
+    }
+    Ok(spec)
+}
+
 /// Create coupons for a campaign, all or nothing. Generated codes that collide with an
 /// existing code are drawn again.
 pub async fn create_coupons(state: &AppState, auth: &Auth, campaign: &str, b: CouponBatch) -> ApiResult<Value> {
@@ -219,13 +229,7 @@ pub async fn create_coupons(state: &AppState, auth: &Auth, campaign: &str, b: Co
         let b = &b;
         async move {
             let mut tx = state.db.begin().await?;
-            let row = store::campaign(tx.conn(), tenant, campaign).await?.ok_or_else(|| Failure::Api(ApiError::not_found("campaign")))?;
-            let spec: CampaignSpec = serde_json::from_str(&row.spec)?;
-            if !spec.requires_coupon {
-                return Err(
-                    ApiError::rule("campaign_without_coupons", "this campaign does not take coupons (requires_coupon is false)").into()
-                );
-            }
+            taking_coupons(&mut tx, tenant, campaign).await?;
             for m in &b.member_ids {
                 if kopilka_store::members::by_id(tx.conn(), tenant, m).await?.is_none() {
                     return Err(ApiError::new(axum::http::StatusCode::NOT_FOUND, "member_not_found", format!("no member {m}")).into());
@@ -411,13 +415,7 @@ pub async fn import_coupons(state: &AppState, auth: &Auth, campaign: &str, rows:
         let rows = &rows;
         async move {
             let mut tx = state.db.begin().await?;
-            let row = store::campaign(tx.conn(), tenant, campaign).await?.ok_or_else(|| Failure::Api(ApiError::not_found("campaign")))?;
-            let spec: CampaignSpec = serde_json::from_str(&row.spec)?;
-            if !spec.requires_coupon {
-                return Err(
-                    ApiError::rule("campaign_without_coupons", "this campaign does not take coupons (requires_coupon is false)").into()
-                );
-            }
+            taking_coupons(&mut tx, tenant, campaign).await?;
             let now = now_s();
             let batch = new_id();
             let mut coupons = Vec::with_capacity(rows.len());
