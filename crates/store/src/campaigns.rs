@@ -732,13 +732,21 @@ pub async fn set_attributes(c: &mut Conn, tenant: &str, member: &str, json: &str
     Ok(())
 }
 
-/// Committed (or later refunded) receipts of a member: for "first purchase".
-pub async fn purchases(c: &mut Conn, tenant: &str, member: &str) -> Result<i64> {
+/// The member's receipts that count as purchases for "first purchase": committed (or later
+/// refunded) ones, and reserved ones other than `except` (a receipt's own reserve), so that a
+/// reserve and another checkout cannot both be the first.
+pub async fn purchases(c: &mut Conn, tenant: &str, member: &str, except: Option<(&str, &str, &str)>) -> Result<i64> {
+    let (store, till, receipt) = except.unwrap_or(("", "", ""));
     let r = sqlx::query(
-        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM receipts WHERE tenant_id = $1 AND member_id = $2 AND status IN ('committed', 'partially_refunded', 'refunded')",
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM receipts WHERE tenant_id = $1 AND member_id = $2 \
+         AND (status IN ('committed', 'partially_refunded', 'refunded') \
+              OR (status = 'held' AND NOT (store_id = $3 AND till_id = $4 AND receipt_id = $5)))",
     )
     .bind(tenant)
     .bind(member)
+    .bind(store)
+    .bind(till)
+    .bind(receipt)
     .fetch_one(c)
     .await?;
     col(&r, "n")

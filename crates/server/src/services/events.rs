@@ -79,7 +79,7 @@ pub async fn post(state: &AppState, auth: &Auth, member: &str, ev: EventRequest)
                 },
                 enrolled_at: m.created_at,
                 birthday: m.birthday.as_deref().and_then(|b| chrono::NaiveDate::parse_from_str(b, "%Y-%m-%d").ok()),
-                purchases: store::purchases(tx.conn(), tenant, member).await?,
+                purchases: store::purchases(tx.conn(), tenant, member, None).await?,
                 stamps: Default::default(),
             };
             let candidates = set.for_event(&ev.kind, at);

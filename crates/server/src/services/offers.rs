@@ -84,7 +84,11 @@ pub async fn prepare(
                 attributes,
                 enrolled_at: m.created_at,
                 birthday: m.birthday.as_deref().and_then(|b| chrono::NaiveDate::parse_from_str(b, "%Y-%m-%d").ok()),
-                purchases: if needs.purchases { store::purchases(tx.conn(), tenant, &m.id).await? } else { 0 },
+                purchases: if needs.purchases {
+                    store::purchases(tx.conn(), tenant, &m.id, Some((&req.store_id, &req.till_id, &req.receipt_id))).await?
+                } else {
+                    0
+                },
                 stamps: if needs.stamps {
                     store::stamps_of(tx.conn(), tenant, &m.id).await?.into_iter().collect()
                 } else {

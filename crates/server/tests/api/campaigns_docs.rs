@@ -140,3 +140,34 @@ both!(an_expired_anonymous_reserve_gives_its_coupon_back, |app: TestApp| async m
     let (s, r) = app.get(&t.admin, &format!("/api/v1/pos/receipts/A-1?store_id={store}")).await;
     assert_eq!(s, 404, "the expired anonymous hold is gone: {r}");
 });
+
+both!(a_reserve_counts_as_the_first_purchase, |app: TestApp| async move {
+    let t = app.tenant("First Buy").await;
+    let store = app.store(&t.admin, "S1").await;
+    let (s, v) = app
+        .post(
+            &t.admin,
+            "/api/v1/campaigns",
+            json!({"code": "welcome", "name": "300 points on the first purchase",
+              "conditions": [{"type": "first_purchase"}], "effects": [{"type": "bonus_points", "points": 300}]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let m = app.member_id(&t.admin, json!({"email": "first@example.com"})).await;
+    let body = |rid: &str| {
+        json!({"receipt_id": rid, "store_id": store, "member": {"member_id": m},
+                                  "items": [{"line_no": 1, "category": "toys", "quantity": 1, "unit_price_minor": 10000}]})
+    };
+    let (s, r1) = app.post(&t.admin, "/api/v1/pos/reserve", body("F-1")).await;
+    assert_eq!(s, 200, "{r1}");
+    assert_eq!(r1["applied"][0]["points"], 300, "{r1}");
+    // Another receipt while the first is reserved is not the first purchase.
+    let (_, q) = app.post(&t.admin, "/api/v1/pos/quote", body("F-2")).await;
+    assert_eq!(q["not_applied"][0]["reason_code"], "first_purchase_only", "{q}");
+    // The reserved receipt itself still is, and checks out with its bonus.
+    let (_, q1) = app.post(&t.admin, "/api/v1/pos/quote", body("F-1")).await;
+    assert_eq!(q1["applied"][0]["points"], 300, "{q1}");
+    let c = app.checkout(&t.admin, body("F-1")).await;
+    assert_eq!(c["points_earned"], 310, "{c}");
+    app.assert_ledger_consistent(&t).await;
+});
