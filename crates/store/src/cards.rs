@@ -32,13 +32,17 @@ pub async fn ensure_settings(c: &mut Conn, tenant: &str, secret: &str, design: &
     Ok(())
 }
 
+/// Replace the design. Its time always moves forward (by a second at least), since passes
+/// notice a design or image change by it: two changes within one second stay apart.
 pub async fn put_design(c: &mut Conn, tenant: &str, design: &str, now: i64) -> Result<()> {
-    sqlx::query("UPDATE card_settings SET design = $2, updated_at = $3 WHERE tenant_id = $1")
-        .bind(tenant)
-        .bind(design)
-        .bind(now)
-        .execute(c)
-        .await?;
+    sqlx::query(
+        "UPDATE card_settings SET design = $2, updated_at = CASE WHEN $3 > updated_at THEN $3 ELSE updated_at + 1 END WHERE tenant_id = $1",
+    )
+    .bind(tenant)
+    .bind(design)
+    .bind(now)
+    .execute(c)
+    .await?;
     Ok(())
 }
 

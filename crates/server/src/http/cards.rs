@@ -96,7 +96,7 @@ pub async fn pass(State(s): State<AppState>, auth: Auth, Path(id): Path<String>,
 
 pub async fn google_wallet(State(s): State<AppState>, auth: Auth, Path(id): Path<String>, q: Params) -> ApiResult<Json<Value>> {
     only_params(&q, &[])?;
-    svc::google_wallet(&s, &auth.tenant_id, &id).await.map(Json)
+    svc::google_wallet(&s, &auth.tenant_id, &id, auth.role != Role::Pos).await.map(Json)
 }
 
 pub async fn card_links(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
@@ -222,7 +222,7 @@ pub async fn public_google_wallet(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let (tenant, member) = svc::resolve_public(&s, &slug, &token).await?;
-    let v = svc::google_wallet(&s, &tenant, &member).await?;
+    let v = svc::google_wallet(&s, &tenant, &member, true).await?;
     // A browser following the button goes straight to Google; a script gets the JSON.
     let wants_html = headers.get(header::ACCEPT).and_then(|h| h.to_str().ok()).is_some_and(|a| a.contains("text/html"));
     if wants_html && let Some(url) = v["save_url"].as_str() {

@@ -296,10 +296,14 @@ pub async fn delete_image(state: &AppState, tenant: &str, kind: &str) -> ApiResu
     if !IMAGE_KINDS.contains(&kind) {
         return Err(ApiError::not_found("image kind"));
     }
-    let mut c = conn(state).await?;
-    if !store::delete_image(&mut c, tenant, kind).await? {
+    let mut tx = state.db.begin().await?;
+    if !store::delete_image(tx.conn(), tenant, kind).await? {
         return Err(ApiError::not_found("image"));
     }
+    // As for an upload: the design's time moves, so every pass shows as changed.
+    let design = serde_json::to_string(&settings(tx.conn(), tenant).await?.1)?;
+    store::put_design(tx.conn(), tenant, &design, now_s()).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -582,7 +586,10 @@ pub async fn pkpass(state: &AppState, tenant: &str, member_id: &str) -> ApiResul
     let v = view(state, tenant, member_id).await?;
     let mut c = conn(state).await?;
     let signer = apple_signer(state, &mut c, tenant).await?;
-    let updated_ms = mark(&mut c, tenant, &v).await?.1;
+    let (changed, updated_ms) = mark(&mut c, tenant, &v).await?;
+    if changed {
+        announce(state, &mut c, tenant, member_id, &v).await?;
+    }
     let images = pass_images(&mut c, tenant, &v.design).await?;
     let bytes = kopilka_cards::pkpass::build(&pass_json(state, &v, &signer), &images, &signer).map_err(ApiError::internal)?;
     Ok((bytes, updated_ms))
@@ -633,10 +640,17 @@ pub async fn refresh(state: &AppState, tenant: &str, member_id: &str) -> ApiResu
     if !changed {
         return Ok(());
     }
-    let devices = store::push_tokens(&mut c, tenant, member_id).await?;
+    announce(state, &mut c, tenant, member_id, &v).await
+}
+
+/// Tell the member's wallets that the pass changed: an empty push to every registered
+/// device and the Google object updated. Whoever first notices a change (the worker, or a
+/// fetch of the pass or save link before it) announces it, since `mark` records it once.
+async fn announce(state: &AppState, c: &mut Conn, tenant: &str, member_id: &str, v: &CardView) -> ApiResult<()> {
+    let devices = store::push_tokens(c, tenant, member_id).await?;
     if !devices.is_empty() {
         let url = &state.config.cards.apns_url;
-        let client = apple_signer(state, &mut c, tenant)
+        let client = apple_signer(state, c, tenant)
             .await
             .map_err(|e| e.message)
             .and_then(|s| s.identity_der().map_err(|e| e.to_string()))
@@ -652,8 +666,8 @@ pub async fn refresh(state: &AppState, tenant: &str, member_id: &str) -> ApiResu
             Err(e) => tracing::warn!(tenant.id = %tenant, error = %e, "no APNs client"),
         }
     }
-    if let Ok(g) = google_account(state, &mut c, tenant).await {
-        let object = google_object(state, &v, &g);
+    if let Ok(g) = google_account(state, c, tenant).await {
+        let object = google_object(state, v, &g);
         if let Err(e) = notify::google_update_object(&state.config.cards.google_api_url, &g, &object).await {
             tracing::warn!(tenant.id = %tenant, member.id = %member_id, error = %e, "Google Wallet object update failed");
         }
@@ -704,14 +718,22 @@ pub fn google_object(state: &AppState, v: &CardView, g: &GoogleAccount) -> Value
     o
 }
 
-/// `{"save_url", "jwt"}` for a member.
-pub async fn google_wallet(state: &AppState, tenant: &str, member_id: &str) -> ApiResult<Value> {
+/// `{"save_url", "jwt"}` for a member. Without `with_link` the object leaves out the
+/// member's public card link (`linksModuleData`): a pos key must not reach the card page,
+/// whose QR is the token pos keys do not see.
+pub async fn google_wallet(state: &AppState, tenant: &str, member_id: &str, with_link: bool) -> ApiResult<Value> {
     let v = view(state, tenant, member_id).await?;
     let mut c = conn(state).await?;
     let g = google_account(state, &mut c, tenant).await?;
-    mark(&mut c, tenant, &v).await?;
+    if mark(&mut c, tenant, &v).await?.0 {
+        announce(state, &mut c, tenant, member_id, &v).await?;
+    }
     let origins = vec![state.config.cards.public_url.clone()];
-    let jwt = gwallet::save_jwt(&g.account, &origins, &google_class(state, &v, &g), &google_object(state, &v, &g), now_s());
+    let mut object = google_object(state, &v, &g);
+    if !with_link && let Some(o) = object.as_object_mut() {
+        o.remove("linksModuleData");
+    }
+    let jwt = gwallet::save_jwt(&g.account, &origins, &google_class(state, &v, &g), &object, now_s());
     Ok(json!({"save_url": gwallet::save_url(&jwt), "jwt": jwt}))
 }
 

@@ -158,11 +158,9 @@ pub async fn confirm(state: &AppState, tenant: &str, id: &str, code: &str) -> Ap
             return Err(ApiError::not_found("enrolment").into());
         };
         let (secret, _, _) = cards::settings(tx.conn(), tenant).await?;
-        if let Some(m) = &e.member_id {
-            tx.rollback().await?;
-            return Ok(Confirmed::Member { member_id: m.clone(), token: cards::public_token(&secret, m) });
-        }
-        if e.expires_at <= now || e.attempts >= MAX_ATTEMPTS {
+        // A confirmed enrolment shows its card again, but only for its code: the confirm
+        // URL (browser history) and the enrolment id (logs) are not credentials.
+        if e.attempts >= MAX_ATTEMPTS || (e.member_id.is_none() && e.expires_at <= now) {
             tx.rollback().await?;
             return Ok(Confirmed::Over);
         }
@@ -172,6 +170,10 @@ pub async fn confirm(state: &AppState, tenant: &str, id: &str, code: &str) -> Ap
             tx.commit().await?;
             let left = MAX_ATTEMPTS - e.attempts - 1;
             return Ok(if left > 0 { Confirmed::Wrong { left } } else { Confirmed::Over });
+        }
+        if let Some(m) = &e.member_id {
+            tx.rollback().await?;
+            return Ok(Confirmed::Member { member_id: m.clone(), token: cards::public_token(&secret, m) });
         }
         let f: Value = serde_json::from_str(&e.form)?;
         let s = |k: &str| f[k].as_str().map(str::to_owned);

@@ -7,6 +7,7 @@ mod campaigns_till;
 mod cards;
 mod cards_auth;
 mod cards_enrol;
+mod cards_review;
 mod contract;
 mod fuzz_regressions;
 mod helpers;
