@@ -3,7 +3,7 @@
 //! PostgreSQL. Prints throughput and latency percentiles; compare figures only within one
 //! run (the machines are shared and noisy).
 //!
-//!     cargo bench -p kopilka-server --bench till -- [--members N] [--seconds S] [--clients C]
+//!     cargo bench -p kopilka-server --bench till -- [--members N] [--seconds S] [--clients C] [--campaigns N]
 
 use kopilka_server::{AppState, Config};
 use kopilka_store::Db;
@@ -24,7 +24,7 @@ fn arg(name: &str, default: usize) -> usize {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-async fn setup(url: &str, members: usize) -> Setup {
+async fn setup(url: &str, members: usize, campaigns: usize) -> Setup {
     let db = Db::connect(url).await.expect("connect");
     kopilka_store::migrate::run(&db).await.expect("migrate");
     let t = kopilka_server::services::accounts::create_tenant(&db, "Bench", None, "retail").await.expect("tenant");
@@ -47,6 +47,19 @@ async fn setup(url: &str, members: usize) -> Setup {
         .await
         .unwrap();
     let store = store["id"].as_str().unwrap().to_owned();
+    // Campaigns shaped like a retailer's: most need a category this receipt does not have;
+    // one in 50 multiplies the points of dairy, which it has.
+    for i in 0..campaigns {
+        let spec = if i % 50 == 0 {
+            json!({"code": format!("c{i}"), "name": format!("Dairy x1.5 #{i}"), "conditions": [{"type": "min_quantity", "categories": ["dairy"], "min": 1}],
+                   "effects": [{"type": "points_multiplier", "multiplier_bp": 15000, "target": {"categories": ["dairy"]}}]})
+        } else {
+            json!({"code": format!("c{i}"), "name": format!("Category offer #{i}"), "conditions": [{"type": "min_quantity", "categories": [format!("cat{}", i % 500)], "min": 2}],
+                   "effects": [{"type": "discount_percent", "percent_bp": 500, "target": {"categories": [format!("cat{}", i % 500)]}}]})
+        };
+        let r = c.post(format!("{base}/api/v1/campaigns")).bearer_auth(&t.api_key).json(&spec).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+    }
     let mut ids = Vec::with_capacity(members);
     for i in 0..members {
         let m: Value = c
@@ -135,6 +148,7 @@ async fn main() {
     let members = arg("--members", 200);
     let seconds = arg("--seconds", 5) as u64;
     let clients = arg("--clients", 16);
+    let campaigns = arg("--campaigns", 0);
     let mut targets = vec![(
         "SQLite",
         format!("sqlite:{}", std::env::temp_dir().join(format!("kopilka-bench-{}.db", kopilka_store::new_id())).display()),
@@ -146,13 +160,13 @@ async fn main() {
             targets.push(("PostgreSQL", format!("{}/{name}", pg.rsplit_once('/').unwrap().0)));
         }
     }
-    println!("| database | operation | clients | ops/s | p50 ms | p99 ms | errors |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| database | campaigns | operation | clients | ops/s | p50 ms | p99 ms | errors |");
+    println!("|---|---|---|---|---|---|---|---|");
     for (name, url) in targets {
-        let s = Arc::new(setup(&url, members).await);
+        let s = Arc::new(setup(&url, members, campaigns).await);
         for (op, c) in [("quote", 1), ("quote", clients), ("checkout", 1), ("checkout", clients)] {
             let (ops, p50, p99, errors) = drive(s.clone(), op, c, seconds).await;
-            println!("| {name} | {op} | {c} | {ops:.0} | {p50:.2} | {p99:.2} | {errors} |");
+            println!("| {name} | {campaigns} | {op} | {c} | {ops:.0} | {p50:.2} | {p99:.2} | {errors} |");
         }
     }
 }

@@ -248,6 +248,42 @@ pub async fn insert_receipt_campaign(c: &mut Conn, tenant: &str, rc: &ReceiptCam
     Ok(())
 }
 
+/// Insert a receipt's campaign records, many rows per statement.
+pub async fn insert_receipt_campaigns(c: &mut Conn, tenant: &str, rcs: &[ReceiptCampaign]) -> Result<()> {
+    const COLS: usize = 12;
+    for chunk in rcs.chunks(400) {
+        let mut sql = String::from(
+            "INSERT INTO receipt_campaigns (tenant_id, receipt_pk, campaign_id, member_id, coupon_id, points, money_minor, stamps_every, stamp_lines, status, created_at, counted) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            sql.push_str(&(1..=COLS).map(|k| format!("${}", i * COLS + k)).collect::<Vec<_>>().join(", "));
+            sql.push(')');
+        }
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for rc in chunk {
+            q = q
+                .bind(tenant)
+                .bind(&rc.receipt_pk)
+                .bind(&rc.campaign_id)
+                .bind(&rc.member_id)
+                .bind(&rc.coupon_id)
+                .bind(rc.points)
+                .bind(rc.money_minor)
+                .bind(rc.stamps_every)
+                .bind(&rc.stamp_lines)
+                .bind(&rc.status)
+                .bind(rc.created_at)
+                .bind(i64::from(rc.counted));
+        }
+        q.execute(&mut *c).await?;
+    }
+    Ok(())
+}
+
 pub async fn receipt_campaigns(c: &mut Conn, tenant: &str, receipt_pk: &str) -> Result<Vec<ReceiptCampaign>> {
     let rows = sqlx::query("SELECT * FROM receipt_campaigns WHERE tenant_id = $1 AND receipt_pk = $2 ORDER BY campaign_id")
         .bind(tenant)

@@ -858,6 +858,7 @@ pub struct CampaignSet {
     pub campaigns: Vec<Arc<Campaign>>,
     /// What member facts any campaign can look at, so the till reads only those.
     pub needs: Needs,
+    ids: HashMap<String, usize>,
     by_key: HashMap<String, Vec<u32>>,
     always: Vec<u32>,
     by_event: HashMap<String, Vec<u32>>,
@@ -867,7 +868,8 @@ impl CampaignSet {
     pub fn new(mut campaigns: Vec<Arc<Campaign>>) -> CampaignSet {
         // Application order: priority descending, then code.
         campaigns.sort_by(|a, b| b.spec.priority.cmp(&a.spec.priority).then_with(|| a.spec.code.cmp(&b.spec.code)));
-        let mut set = CampaignSet { campaigns, ..CampaignSet::default() };
+        let ids = campaigns.iter().enumerate().map(|(i, c)| (c.id.clone(), i)).collect();
+        let mut set = CampaignSet { campaigns, ids, ..CampaignSet::default() };
         for (i, c) in set.campaigns.iter().enumerate() {
             let i = i as u32;
             let cel = c.cel.is_some();
@@ -889,7 +891,7 @@ impl CampaignSet {
     }
 
     pub fn by_id(&self, id: &str) -> Option<&Arc<Campaign>> {
-        self.campaigns.iter().find(|c| c.id == id)
+        self.ids.get(id).map(|&i| &self.campaigns[i])
     }
 
     /// Receipt campaigns this receipt can trigger, in application order, not ended and not

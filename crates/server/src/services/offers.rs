@@ -403,13 +403,19 @@ pub async fn record(
     status: &str,
     now: i64,
 ) -> Fallible<()> {
-    for r in records {
-        let mut r = r.clone();
-        r.receipt_pk = receipt_pk.to_owned();
-        r.status = status.to_owned();
-        r.created_at = now;
-        r.counted = set.by_id(&r.campaign_id).is_some_and(|k| k.spec.budget.is_limited());
-        store::insert_receipt_campaign(tx.conn(), tenant, &r).await?;
+    let records: Vec<ReceiptCampaign> = records
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r.receipt_pk = receipt_pk.to_owned();
+            r.status = status.to_owned();
+            r.created_at = now;
+            r.counted = set.by_id(&r.campaign_id).is_some_and(|k| k.spec.budget.is_limited());
+            r
+        })
+        .collect();
+    store::insert_receipt_campaigns(tx.conn(), tenant, &records).await?;
+    for r in &records {
         let member = (!r.member_id.is_empty()).then_some(r.member_id.as_str());
         if r.counted {
             store::add_usage(tx.conn(), tenant, &r.campaign_id, member, Usage { points: r.points, money_minor: r.money_minor, uses: 1 })
