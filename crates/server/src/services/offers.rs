@@ -427,7 +427,7 @@ pub async fn record(
         if let Some(m) = member
             && r.stamps_every > 0
         {
-            let delta: i64 = stamp_lines(&r).iter().map(|(_, units, free)| units - r.stamps_every * free).sum();
+            let delta: i64 = stamp_lines(r).iter().map(|(_, units, free)| units - r.stamps_every * free).sum();
             store::add_stamps(tx.conn(), tenant, m, &r.campaign_id, delta, now).await?;
         }
     }
