@@ -403,3 +403,18 @@ pub async fn lock_enrolment(tx: &mut crate::Tx, tenant: &str, id: &str) -> Resul
     sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant).bind(id).fetch_optional(tx.conn()).await?;
     Ok(())
 }
+
+/// Forget what only mattered for a while, once it is `before`-old: enrolments never
+/// confirmed (they hold the form's personal data), one-time codes, and spent rotating-QR
+/// steps. Returns how many rows went.
+pub async fn purge_expired(c: &mut Conn, tenant: &str, before: i64) -> Result<u64> {
+    let mut n = 0;
+    for sql in [
+        "DELETE FROM enrolments WHERE tenant_id = $1 AND member_id IS NULL AND expires_at < $2",
+        "DELETE FROM otp_codes WHERE tenant_id = $1 AND expires_at < $2",
+        "DELETE FROM qr_spent WHERE tenant_id = $1 AND spent_at < $2",
+    ] {
+        n += sqlx::query(sql).bind(tenant).bind(before).execute(&mut *c).await?.rows_affected();
+    }
+    Ok(n)
+}

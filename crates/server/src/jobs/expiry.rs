@@ -12,6 +12,12 @@ pub async fn sweep(state: &AppState, tenant: &str) -> Result<(), String> {
         crate::services::program::load(&mut c, tenant).await.map_err(|e| e.message)?
     };
     release_anonymous_holds(state, tenant).await?;
+    {
+        // Unconfirmed enrolments, one-time codes and spent QR steps are kept a day past
+        // their expiry, then forgotten (they hold contacts or only guard replays).
+        let mut c = state.db.pool().acquire().await.map_err(|e| e.to_string())?;
+        kopilka_store::cards::purge_expired(&mut c, tenant, now_s() - 86_400).await.map_err(|e| e.to_string())?;
+    }
     for _ in 0..100 {
         let now = now_s();
         let due = {

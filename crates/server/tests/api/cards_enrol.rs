@@ -278,3 +278,34 @@ impl TestApp {
         (status, v)
     }
 }
+
+both_cards!(unconfirmed_enrolments_are_forgotten, |app: TestApp, rx: Receiver| async move {
+    let t = app.tenant("Forgetful Cafe").await;
+    let join = format!("/join/{}", t.slug);
+    let form = |phone: &'static str| [("phone", phone), ("name", "Nina"), ("consent_personal_data", "on")];
+    // One enrolment left unconfirmed, one confirmed.
+    let (s, _, _) = app.post_form(&join, &form("+79120000031")).await;
+    assert_eq!(s, 303);
+    let (s, loc, _) = app.post_form(&join, &form("+79120000032")).await;
+    assert_eq!(s, 303);
+    let code = sms_code(&rx, "+79120000032");
+    let (s, _, _) = app.post_form(&loc.unwrap(), &[("code", &code)]).await;
+    assert_eq!(s, 303);
+    let count = |sql: &'static str| {
+        let db = app.state.db.clone();
+        let tenant = t.id.clone();
+        async move {
+            let r = sqlx::query(sql).bind(tenant).fetch_one(db.pool()).await.unwrap();
+            sqlx::Row::try_get::<i64, _>(&r, 0).unwrap()
+        }
+    };
+    const ALL: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM enrolments WHERE tenant_id = $1";
+    assert_eq!(count(ALL).await, 2);
+    // Nothing is due yet; two days on, only the unconfirmed one (with its contact) goes.
+    let mut c = app.state.db.pool().acquire().await.unwrap();
+    kopilka_store::cards::purge_expired(&mut c, &t.id, kopilka_store::now_s() - 86_400).await.unwrap();
+    assert_eq!(count(ALL).await, 2);
+    kopilka_store::cards::purge_expired(&mut c, &t.id, kopilka_store::now_s() + 2 * 86_400).await.unwrap();
+    assert_eq!(count(ALL).await, 1);
+    assert_eq!(count("SELECT CAST(COUNT(*) AS BIGINT) FROM enrolments WHERE tenant_id = $1 AND member_id IS NOT NULL").await, 1);
+});
