@@ -78,6 +78,8 @@ pub async fn send_pos(state: &AppState, tenant: &str, member: &MemberRef) -> Api
     let m = find(tx.conn(), tenant, member, now).await?;
     let (channel, to) = channel_for(state, m.phone.as_deref(), m.email.as_deref())
         .ok_or_else(|| ApiError::rule("otp_unavailable", "the member has no phone or email that codes can be sent to here"))?;
+    // Count under the member's balance lock, so that concurrent sends cannot pass the limit.
+    kopilka_store::ledger::lock_balance(&mut tx, tenant, &m.id).await?;
     if store::otp_count_since(tx.conn(), tenant, &m.id, "pos", now - 900).await? >= OTP_SENDS_PER_15_MIN {
         return Err(ApiError::rate_limited());
     }

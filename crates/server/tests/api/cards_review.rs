@@ -113,3 +113,32 @@ both_cards!(a_pass_fetched_before_the_worker_runs_does_not_swallow_the_push, |ap
     let pushes: Vec<_> = rx.take().into_iter().filter(|s| s.path == format!("/3/device/{push}")).collect();
     assert_eq!(pushes.len(), 1, "the registered device must hear of the new balance");
 });
+
+both_cards!(concurrent_code_sends_never_pass_the_limit, |app: TestApp, _rx: Receiver| async move {
+    let t = app.tenant("Otp Flood").await;
+    let store = app.store(&t.admin, "S1").await;
+    let pos = app.pos_key(&t.admin, &store, Some("T1")).await;
+    let m = app.member(&t.admin, json!({"phone": "8 912 000-00-77"})).await;
+    let id = m["id"].as_str().unwrap().to_owned();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let (client, url, key, id) = (app.client.clone(), app.url.clone(), pos.clone(), id.clone());
+        tasks.spawn(async move {
+            let r = client
+                .post(format!("{url}/api/v1/pos/otp"))
+                .bearer_auth(key)
+                .json(&json!({"member": {"member_id": id}}))
+                .send()
+                .await
+                .unwrap();
+            r.status().as_u16()
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(s) = tasks.join_next().await {
+        statuses.push(s.unwrap());
+    }
+    statuses.sort();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 5, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 7, "{statuses:?}");
+});
