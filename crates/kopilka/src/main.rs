@@ -33,6 +33,14 @@ enum Command {
         /// Do not run the background worker in this process.
         #[arg(long)]
         no_worker: bool,
+        /// Group commit: at most this many checkouts, reserves and refunds share one
+        /// transaction (1 turns group commit off).
+        #[arg(long, env = "KOPILKA_BATCH_MAX", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        batch_max: u16,
+        /// Group commit on PostgreSQL: write lanes (transactions in flight at once).
+        /// SQLite always has one.
+        #[arg(long, env = "KOPILKA_WRITE_LANES", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+        write_lanes: u16,
     },
     /// Run the background worker alone.
     Worker {
@@ -179,11 +187,13 @@ async fn main() -> Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { listen, db, no_worker } => {
+        Command::Serve { listen, db, no_worker, batch_max, write_lanes } => {
             let db = open(&db).await?;
             let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
             let cards = std::sync::Arc::new(services::cards::CardsConfig::from_env()?);
-            let state = AppState::new(db, Config { worker: !no_worker, cards, ..Config::default() }, kopilka_server::metrics_handle());
+            let group = services::group_commit::GroupConfig { max_batch: batch_max.into(), pg_lanes: write_lanes.into() };
+            let config = Config { worker: !no_worker, cards, group, ..Config::default() };
+            let state = AppState::new(db, config, kopilka_server::metrics_handle());
             tracing::info!(address = %listener.local_addr()?, "Kopilka is listening");
             kopilka_server::serve(listener, state, shutdown_signal()).await?;
         }

@@ -16,11 +16,13 @@ pub struct Config {
     pub worker: bool,
     /// Cards and passes: public URL, wallet keys, adapters.
     pub cards: std::sync::Arc<crate::services::cards::CardsConfig>,
+    /// How checkouts, reserves and refunds are batched into shared transactions.
+    pub group: crate::services::group_commit::GroupConfig,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { pos_lookups_per_minute: 60, worker: true, cards: Default::default() }
+        Config { pos_lookups_per_minute: 60, worker: true, cards: Default::default(), group: Default::default() }
     }
 }
 
@@ -36,6 +38,8 @@ pub struct Inner {
     pub campaigns: Mutex<HashMap<String, (i64, Arc<kopilka_domain::campaign::CampaignSet>)>>,
     pub limiter: crate::ratelimit::Limiter,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// The till's write lanes, started on first use (they need the runtime).
+    group: std::sync::OnceLock<crate::services::group_commit::GroupCommit>,
 }
 
 impl Deref for AppState {
@@ -55,7 +59,13 @@ impl AppState {
             campaigns: Mutex::new(HashMap::new()),
             limiter: crate::ratelimit::Limiter::default(),
             metrics,
+            group: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// The till's write lanes (group commit).
+    pub fn group(&self) -> &crate::services::group_commit::GroupCommit {
+        self.group.get_or_init(|| crate::services::group_commit::GroupCommit::start(&self.db, self.config.group))
     }
 
     /// Forget cached keys of a tenant (after a revocation).

@@ -8,6 +8,7 @@ pub mod check;
 pub mod demo;
 pub mod enrol;
 pub mod events;
+pub mod group_commit;
 pub mod import;
 pub mod ledger;
 pub mod members;

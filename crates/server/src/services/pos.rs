@@ -457,10 +457,27 @@ fn redeem_auth_required() -> ApiError {
     super::redeem_auth::required()
 }
 
-/// Quote, reserve or check out a receipt.
+/// Quote, reserve or check out a receipt. A quote reads in its own transaction; a reserve
+/// or checkout is written through the group commit ([`super::group_commit`]).
 pub async fn run(state: &AppState, auth: &Auth, req: PosRequest, mode: Mode) -> ApiResult<Value> {
     let started = std::time::Instant::now();
-    let out = with_retry(|_| attempt(state, auth, &req, mode)).await;
+    let out = if mode == Mode::Quote {
+        with_retry(|_| async {
+            let mut tx = state.db.begin_read().await?;
+            let out = attempt(state, &mut tx, auth, &req, mode).await;
+            tx.rollback().await?;
+            out
+        })
+        .await
+    } else {
+        let key = lane_key(&req);
+        let req = std::sync::Arc::new(req);
+        with_retry(|_| {
+            let (st, a, r) = (state.clone(), auth.clone(), req.clone());
+            state.group().submit(&key, Box::new(move |tx| Box::pin(async move { attempt(&st, tx, &a, &r, mode).await })))
+        })
+        .await
+    };
     let label = match mode {
         Mode::Quote => "quote",
         Mode::Reserve => "reserve",
@@ -471,10 +488,22 @@ pub async fn run(state: &AppState, auth: &Auth, req: PosRequest, mode: Mode) -> 
     out
 }
 
-async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) -> Fallible<Value> {
+/// The write lane of a receipt: its member's, so that one member's receipts queue together.
+fn lane_key(req: &PosRequest) -> String {
+    match &req.member {
+        Some(MemberRef::Card(c)) => format!("card:{c}"),
+        Some(MemberRef::Phone(p)) => format!("phone:{p}"),
+        Some(MemberRef::Id(i)) => format!("id:{i}"),
+        Some(MemberRef::QrToken(t)) => format!("qr:{t}"),
+        None => format!("receipt:{}:{}:{}", req.store_id, req.till_id, req.receipt_id),
+    }
+}
+
+/// One attempt inside `tx`, which the caller commits or rolls back. Nothing is written for
+/// a quote (its caller always rolls back).
+async fn attempt(state: &AppState, tx: &mut kopilka_store::Tx, auth: &Auth, req: &PosRequest, mode: Mode) -> Fallible<Value> {
     let tenant = auth.tenant_id.as_str();
     let now = now_s();
-    let mut tx = if mode == Mode::Quote { state.db.begin_read().await? } else { state.db.begin().await? };
 
     // Idempotency.
     let mut own_hold = 0;
@@ -482,7 +511,7 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
     let existing = if mode == Mode::Quote {
         receipts::by_key(tx.conn(), tenant, &req.store_id, &req.till_id, &req.receipt_id).await?
     } else {
-        receipts::by_key_locked(&mut tx, tenant, &req.store_id, &req.till_id, &req.receipt_id).await?
+        receipts::by_key_locked(tx, tenant, &req.store_id, &req.till_id, &req.receipt_id).await?
     };
     if let Some(existing) = existing {
         let mut live = true;
@@ -500,15 +529,15 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
                         if let Some(h) = &hold {
                             ledger::end_hold(tx.conn(), tenant, &h.id, "expired", now).await?;
                         }
-                        offers::release_held(&mut tx, tenant, &existing.id, None, now).await?;
+                        offers::release_held(tx, tenant, &existing.id, None, now).await?;
                         receipts::delete_held(tx.conn(), tenant, &existing.id).await?;
                     }
                     (Some(old), _) => {
                         // Settling the holder's book releases the expired hold and frees the
                         // ids, whoever the new receipt is for.
                         let (_, program) = super::program::current(state, tx.conn(), tenant).await?;
-                        if let Some(book) = Book::open(&mut tx, tenant, old, &program, now).await? {
-                            book.save(&mut tx).await?;
+                        if let Some(book) = Book::open(tx, tenant, old, &program, now).await? {
+                            book.save(tx).await?;
                         }
                     }
                 }
@@ -522,11 +551,8 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
                 return Err(ApiError::conflict("receipt_conflict", "this receipt id was already used with a different body").into());
             }
             match (mode, existing.status.as_str()) {
-                (Mode::Checkout, "held") => return commit_hold(state, tx, auth, req, existing, now).await,
-                (Mode::Checkout, _) | (Mode::Reserve, "held") => {
-                    tx.rollback().await?;
-                    return Ok(serde_json::from_str(&existing.answer)?);
-                }
+                (Mode::Checkout, "held") => return commit_hold(tx, auth, req, existing, now).await,
+                (Mode::Checkout, _) | (Mode::Reserve, "held") => return Ok(serde_json::from_str(&existing.answer)?),
                 _ => return Err(ApiError::conflict("receipt_conflict", "this receipt was already committed").into()),
             }
         }
@@ -540,7 +566,7 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
     };
     // The product catalogue names the category of a line sent without one.
     let filled;
-    let req: &PosRequest = match with_catalogue(&mut tx, tenant, req).await? {
+    let req: &PosRequest = match with_catalogue(tx, tenant, req).await? {
         Some(r) => {
             filled = r;
             &filled
@@ -550,7 +576,7 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
     if mode != Mode::Quote {
         // A programme change waits for receipts being posted, and they for it, so that
         // `program_locked` sees every committed receipt.
-        tenants::lock_tenant(&mut tx, tenant, false).await?;
+        tenants::lock_tenant(tx, tenant, false).await?;
     }
     let (version, program) = super::program::current(state, tx.conn(), tenant).await?;
 
@@ -571,7 +597,7 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
     if wallet_spends && member.is_none() {
         return Err(ApiError::rule("member_required", "the cashback wallet can only be spent by an identified member").into());
     }
-    let proof = auth_satisfied(state, &mut tx, tenant, &program, req, member.as_ref(), now).await?;
+    let proof = auth_satisfied(state, tx, tenant, &program, req, member.as_ref(), now).await?;
     let auth_ok = proof.ok();
     if (matches!(req.redeem, RedeemRequest::Points(n) if n > 0) || matches!(req.wallet, RedeemRequest::Points(n) if n > 0)) && !auth_ok {
         return Err(redeem_auth_required().into());
@@ -587,10 +613,11 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
                 Some(Book { tenant: tenant.to_owned(), balance: b, program: &program, now })
             } else {
                 if mode == Mode::Quote {
-                    tx.rollback().await?;
-                    tx = state.db.begin().await?;
+                    // Settling writes: a transaction that can write, rolled back by the caller.
+                    let read = std::mem::replace(tx, state.db.begin().await?);
+                    read.rollback().await?;
                 }
-                Some(Book::open(&mut tx, tenant, &m.id, &program, now).await?.ok_or_else(|| Failure::Api(member_not_found()))?)
+                Some(Book::open(tx, tenant, &m.id, &program, now).await?.ok_or_else(|| Failure::Api(member_not_found()))?)
             }
         }
     };
@@ -608,18 +635,18 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
     // The wallet: locked for writes when it may move; read for a quote.
     let write = mode != Mode::Quote;
     let mut wallet = match &member {
-        Some(m) if write && wallet_spends => Some(offers::WalletBook::open(&mut tx, tenant, &m.id).await?),
+        Some(m) if write && wallet_spends => Some(offers::WalletBook::open(tx, tenant, &m.id).await?),
         Some(m) if wallet_spends => {
             let w = kopilka_store::campaigns::wallet(tx.conn(), tenant, &m.id).await?;
             Some(offers::WalletBook { tenant: tenant.to_owned(), member: m.id.clone(), w })
         }
         _ => None,
     };
-    let own_wallet_hold = if mode == Mode::Quote && wallet_spends { existing_held_wallet(&mut tx, tenant, req).await? } else { 0 };
+    let own_wallet_hold = if mode == Mode::Quote && wallet_spends { existing_held_wallet(tx, tenant, req).await? } else { 0 };
     let wallet_available = wallet.as_ref().map(|w| w.available() + own_wallet_hold).unwrap_or(0);
     let prepared = offers::prepare(
         state,
-        &mut tx,
+        tx,
         auth,
         req,
         member.as_ref(),
@@ -641,7 +668,7 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
         && wallet.is_none()
         && calc.cashback_minor > 0
     {
-        wallet = Some(offers::WalletBook::open(&mut tx, tenant, &m.id).await?);
+        wallet = Some(offers::WalletBook::open(tx, tenant, &m.id).await?);
     }
     if (calc.points_redeemed > 0 || calc.wallet_minor > 0) && mode != Mode::Quote {
         // A rotating QR code or a one-time code pays once.
@@ -666,7 +693,6 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
                 .as_ref()
                 .map(|b| predict(&b.balance, calc.points_redeemed, calc.points_earned, &outcome, now, b.balance.held - own_hold))
                 .unwrap_or(Value::Null);
-            tx.rollback().await?;
             let mut ans =
                 answer(req, member_id, "quoted", tier_code.as_deref(), version, &calc, outcome.points_pending, balance, offers_json);
             if let Some(w) = &wallet {
@@ -706,16 +732,15 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
             )
             .await?;
             if let Some(mut b) = book.take() {
-                b.consume(&mut tx, calc.points_redeemed, "hold", &pk).await?;
-                b.save(&mut tx).await?;
+                b.consume(tx, calc.points_redeemed, "hold", &pk).await?;
+                b.save(tx).await?;
             }
-            offers::record(&mut tx, tenant, &prepared.set, &decision.records, &pk, "held", now).await?;
+            offers::record(tx, tenant, &prepared.set, &decision.records, &pk, "held", now).await?;
             if let Some(mut w) = wallet.take() {
                 w.w.held_minor += calc.wallet_minor;
                 ans["wallet"] = predict_wallet(&w.w, calc.wallet_minor, calc.cashback_minor, w.w.held_minor);
-                w.save(&mut tx).await?;
+                w.save(tx).await?;
             }
-            tx.commit().await?;
             Ok(ans)
         }
         Mode::Checkout => {
@@ -729,11 +754,11 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
             let balance = match book.take() {
                 Some(mut b) => {
                     if calc.points_redeemed > 0 {
-                        b.consume(&mut tx, calc.points_redeemed, "redeem", &pk).await?;
-                        b.entry(&mut tx, "redeem", -calc.points_redeemed, occurred_at, receipt_ref(req, &pk)).await?;
+                        b.consume(tx, calc.points_redeemed, "redeem", &pk).await?;
+                        b.entry(tx, "redeem", -calc.points_redeemed, occurred_at, receipt_ref(req, &pk)).await?;
                     }
-                    receipt.earn_lot_id = earn(&mut tx, &mut b, req, &pk, calc.points_earned, &outcome, occurred_at).await?;
-                    let saved = b.save(&mut tx).await?;
+                    receipt.earn_lot_id = earn(tx, &mut b, req, &pk, calc.points_earned, &outcome, occurred_at).await?;
+                    let saved = b.save(tx).await?;
                     jobs::enqueue(tx.conn(), tenant, "tier", &saved.member_id, now).await?;
                     balance_json(&saved)
                 }
@@ -741,16 +766,15 @@ async fn attempt(state: &AppState, auth: &Auth, req: &PosRequest, mode: Mode) ->
             };
             let mut ans =
                 answer(req, member_id, "committed", tier_code.as_deref(), version, &calc, outcome.points_pending, balance, offers_json);
-            offers::record(&mut tx, tenant, &prepared.set, &decision.records, &pk, "committed", now).await?;
+            offers::record(tx, tenant, &prepared.set, &decision.records, &pk, "committed", now).await?;
             if let Some(mut w) = wallet.take() {
-                w.spend(&mut tx, calc.wallet_minor, &req.receipt_id, &pk, occurred_at, now).await?;
-                w.cashback(&mut tx, calc.cashback_minor, &req.receipt_id, &pk, occurred_at, now).await?;
-                ans["wallet"] = offers::wallet_json(&w.save(&mut tx).await?);
+                w.spend(tx, calc.wallet_minor, &req.receipt_id, &pk, occurred_at, now).await?;
+                w.cashback(tx, calc.cashback_minor, &req.receipt_id, &pk, occurred_at, now).await?;
+                ans["wallet"] = offers::wallet_json(&w.save(tx).await?);
             }
             receipt.answer = ans.to_string();
             receipts::insert(tx.conn(), tenant, &receipt).await?;
             receipts::insert_lines(tx.conn(), tenant, &pk, &lines_for_store(req, &calc)).await?;
-            tx.commit().await?;
             Ok(ans)
         }
     }
@@ -830,27 +854,20 @@ fn new_receipt(
 
 /// Check out a reserved receipt: the held points become the redemption, and it cannot
 /// fail for lack of points.
-async fn commit_hold(
-    state: &AppState,
-    mut tx: kopilka_store::Tx,
-    auth: &Auth,
-    req: &PosRequest,
-    mut receipt: Receipt,
-    now: i64,
-) -> Fallible<Value> {
+async fn commit_hold(tx: &mut kopilka_store::Tx, auth: &Auth, req: &PosRequest, mut receipt: Receipt, now: i64) -> Fallible<Value> {
     let tenant = auth.tenant_id.as_str();
     let program = super::program::version(tx.conn(), tenant, receipt.program_version).await?;
     let mut ans: Value = serde_json::from_str(&receipt.answer)?;
     let hold_id = receipt.hold_id.clone().unwrap_or_default();
     let balance = match receipt.member_id.clone() {
         Some(member) => {
-            let mut b = Book::open(&mut tx, tenant, &member, &program, now).await?.ok_or_else(|| Failure::Api(member_not_found()))?;
+            let mut b = Book::open(tx, tenant, &member, &program, now).await?.ok_or_else(|| Failure::Api(member_not_found()))?;
             let p = receipt.points_redeemed;
             if p > 0 {
                 ledger::rekind_consumptions(tx.conn(), tenant, &receipt.id, "hold", "redeem").await?;
                 b.balance.held -= p;
                 b.balance.points -= p;
-                b.entry(&mut tx, "redeem", -p, receipt.occurred_at, receipt_ref(req, &receipt.id)).await?;
+                b.entry(tx, "redeem", -p, receipt.occurred_at, receipt_ref(req, &receipt.id)).await?;
             }
             let available_at = earn_available_at(receipt.occurred_at, program.pending_days, now);
             let outcome = Outcome {
@@ -858,26 +875,26 @@ async fn commit_hold(
                 available_at,
                 expires_at: b.expiry_for(available_at),
             };
-            receipt.earn_lot_id = earn(&mut tx, &mut b, req, &receipt.id, receipt.points_earned, &outcome, receipt.occurred_at).await?;
+            receipt.earn_lot_id = earn(tx, &mut b, req, &receipt.id, receipt.points_earned, &outcome, receipt.occurred_at).await?;
             ans["points_pending"] = Value::from(outcome.points_pending);
-            let saved = b.save(&mut tx).await?;
+            let saved = b.save(tx).await?;
             jobs::enqueue(tx.conn(), tenant, "tier", &saved.member_id, now).await?;
             balance_json(&saved)
         }
         None => Value::Null,
     };
     ledger::end_hold(tx.conn(), tenant, &hold_id, "committed", now).await?;
-    offers::commit_held(&mut tx, tenant, &receipt.id).await?;
+    offers::commit_held(tx, tenant, &receipt.id).await?;
     let wallet_minor = ans.get("wallet_minor").and_then(Value::as_i64).unwrap_or(0);
     let cashback_minor = ans.get("cashback_minor").and_then(Value::as_i64).unwrap_or(0);
     if let Some(member) = receipt.member_id.clone()
         && (wallet_minor > 0 || cashback_minor > 0)
     {
-        let mut w = offers::WalletBook::open(&mut tx, tenant, &member).await?;
+        let mut w = offers::WalletBook::open(tx, tenant, &member).await?;
         w.w.held_minor -= wallet_minor;
-        w.spend(&mut tx, wallet_minor, &req.receipt_id, &receipt.id, receipt.occurred_at, now).await?;
-        w.cashback(&mut tx, cashback_minor, &req.receipt_id, &receipt.id, receipt.occurred_at, now).await?;
-        ans["wallet"] = offers::wallet_json(&w.save(&mut tx).await?);
+        w.spend(tx, wallet_minor, &req.receipt_id, &receipt.id, receipt.occurred_at, now).await?;
+        w.cashback(tx, cashback_minor, &req.receipt_id, &receipt.id, receipt.occurred_at, now).await?;
+        ans["wallet"] = offers::wallet_json(&w.save(tx).await?);
     }
     ans["status"] = Value::String("committed".into());
     ans["balance"] = balance;
@@ -888,8 +905,6 @@ async fn commit_hold(
     receipt.committed_at = Some(now);
     receipt.answer = ans.to_string();
     receipts::update(tx.conn(), tenant, &receipt).await?;
-    let _ = state;
-    tx.commit().await?;
     Ok(ans)
 }
 

@@ -108,16 +108,23 @@ pub fn parse(auth: &Auth, body: Map<String, Value>) -> ApiResult<RefundRequest> 
     })
 }
 
+/// Refund lines of a receipt, written through the group commit ([`super::group_commit`]).
 pub async fn refund(state: &AppState, auth: &Auth, req: RefundRequest) -> ApiResult<Value> {
-    let out = with_retry(|_| attempt(state, auth, &req)).await;
+    let key = format!("receipt:{}:{}:{}", req.original_store_id, req.till_id, req.receipt_id);
+    let req = std::sync::Arc::new(req);
+    let out = with_retry(|_| {
+        let (st, a, r) = (state.clone(), auth.clone(), req.clone());
+        state.group().submit(&key, Box::new(move |tx| Box::pin(async move { attempt(&st, tx, &a, &r).await })))
+    })
+    .await;
     metrics::counter!("kopilka_pos_total", "op" => "refund", "ok" => if out.is_ok() { "true" } else { "false" }).increment(1);
     out
 }
 
-async fn attempt(state: &AppState, auth: &Auth, req: &RefundRequest) -> Fallible<Value> {
+/// One attempt inside `tx`, which the caller commits or rolls back.
+async fn attempt(state: &AppState, tx: &mut kopilka_store::Tx, auth: &Auth, req: &RefundRequest) -> Fallible<Value> {
     let tenant = auth.tenant_id.as_str();
     let now = now_s();
-    let mut tx = state.db.begin().await?;
 
     if let Some(existing) = receipts::refund_by_key(tx.conn(), tenant, &req.store_id, &req.refund_id).await? {
         if existing.body_hash == req.hash {
@@ -128,7 +135,7 @@ async fn attempt(state: &AppState, auth: &Auth, req: &RefundRequest) -> Fallible
     if tenants::store_by_id(tx.conn(), tenant, &req.store_id).await?.is_none() {
         return Err(super::pos::store_not_found().into());
     }
-    let mut receipt = receipts::by_key_locked(&mut tx, tenant, &req.original_store_id, &req.till_id, &req.receipt_id)
+    let mut receipt = receipts::by_key_locked(tx, tenant, &req.original_store_id, &req.till_id, &req.receipt_id)
         .await?
         .ok_or_else(|| Failure::Api(ApiError::not_found("receipt")))?;
     if matches!(receipt.status.as_str(), "held" | "cancelled") {
@@ -253,7 +260,7 @@ async fn attempt(state: &AppState, auth: &Auth, req: &RefundRequest) -> Fallible
     let mut withheld = vec![0; money.len()];
     let mut balance = Value::Null;
     if let Some(member) = receipt.member_id.clone() {
-        let mut b = Book::open(&mut tx, tenant, &member, &program, now).await?.ok_or_else(|| Failure::Api(member_not_found()))?;
+        let mut b = Book::open(tx, tenant, &member, &program, now).await?.ok_or_else(|| Failure::Api(member_not_found()))?;
         let r = || EntryRef {
             receipt_id: Some(receipt.receipt_id.clone()),
             ref_id: Some(refund_pk.clone()),
@@ -262,7 +269,7 @@ async fn attempt(state: &AppState, auth: &Auth, req: &RefundRequest) -> Fallible
         // 1. Spent points go back to their lots first.
         if returned_target > 0 {
             points_returned =
-                b.give_back(&mut tx, &receipt.id, "redeem", returned_target, false, Some(("return_redeem", occurred_at, r()))).await?;
+                b.give_back(tx, &receipt.id, "redeem", returned_target, false, Some(("return_redeem", occurred_at, r()))).await?;
         }
         // 2. The receipt's points that already expired are not taken again.
         let mut to_take = reverse_target;
@@ -273,7 +280,7 @@ async fn attempt(state: &AppState, auth: &Auth, req: &RefundRequest) -> Fallible
             to_take -= exempt;
         }
         // 3. Earned points come back from the receipt's own lot, then the others.
-        points_reversed = b.take_back(&mut tx, to_take, receipt.earn_lot_id.as_deref(), &refund_pk).await?;
+        points_reversed = b.take_back(tx, to_take, receipt.earn_lot_id.as_deref(), &refund_pk).await?;
         // 4. What the member already spent is withheld from the money, then owed.
         let shortfall = to_take - points_reversed;
         if shortfall > 0 {
@@ -285,9 +292,9 @@ async fn attempt(state: &AppState, auth: &Auth, req: &RefundRequest) -> Fallible
         let reversed_entry = points_reversed + debt_added;
         if reversed_entry > 0 {
             b.balance.lifetime_earned -= reversed_entry;
-            b.entry(&mut tx, "reverse_earn", -reversed_entry, occurred_at, r()).await?;
+            b.entry(tx, "reverse_earn", -reversed_entry, occurred_at, r()).await?;
         }
-        let saved = b.save(&mut tx).await?;
+        let saved = b.save(tx).await?;
         jobs::enqueue(tx.conn(), tenant, "tier", &saved.member_id, now).await?;
         balance = balance_json(&saved);
     }
@@ -308,9 +315,9 @@ async fn attempt(state: &AppState, auth: &Auth, req: &RefundRequest) -> Fallible
     if let Some(member) = receipt.member_id.clone()
         && (wallet_returned > 0 || cashback_reversed > 0)
     {
-        let mut w = super::offers::WalletBook::open(&mut tx, tenant, &member).await?;
-        w.return_spend(&mut tx, wallet_returned, &receipt.receipt_id, &refund_pk, now).await?;
-        let short = w.take_back(&mut tx, cashback_reversed, &receipt.receipt_id, &refund_pk, now).await?;
+        let mut w = super::offers::WalletBook::open(tx, tenant, &member).await?;
+        w.return_spend(tx, wallet_returned, &receipt.receipt_id, &refund_pk, now).await?;
+        let short = w.take_back(tx, cashback_reversed, &receipt.receipt_id, &refund_pk, now).await?;
         if short > 0 {
             let left: Vec<i128> = money.iter().zip(&withheld).map(|(m, w)| i128::from(m - w)).collect();
             let take = i128::from(short).min(left.iter().sum());
@@ -318,16 +325,15 @@ async fn attempt(state: &AppState, auth: &Auth, req: &RefundRequest) -> Fallible
             for (w, e) in withheld.iter_mut().zip(&extra) {
                 *w += *e as i64;
             }
-            w.settle_debt(&mut tx, take as i64, &receipt.receipt_id, &refund_pk, now).await?;
+            w.settle_debt(tx, take as i64, &receipt.receipt_id, &refund_pk, now).await?;
         }
-        wallet_json = Some(super::offers::wallet_json(&w.save(&mut tx).await?));
+        wallet_json = Some(super::offers::wallet_json(&w.save(tx).await?));
     }
 
     // Record the refund on the lines and the receipt.
     for (i, k) in &wanted {
         let l = &lines[*i];
-        super::offers::refund_line(&mut tx, tenant, &receipt.id, l.line_no, l.quantity_base, l.refunded_base, l.refunded_base + k, now)
-            .await?;
+        super::offers::refund_line(tx, tenant, &receipt.id, l.line_no, l.quantity_base, l.refunded_base, l.refunded_base + k, now).await?;
     }
     let mut out_lines = Vec::new();
     for (n, (i, k)) in wanted.iter().enumerate() {
@@ -342,7 +348,7 @@ async fn attempt(state: &AppState, auth: &Auth, req: &RefundRequest) -> Fallible
     });
     receipt.status = if all_done { "refunded".into() } else { "partially_refunded".into() };
     if all_done {
-        super::offers::refunded_in_full(&mut tx, tenant, &receipt.id).await?;
+        super::offers::refunded_in_full(tx, tenant, &receipt.id).await?;
     }
     receipt.refunded_payable_minor += money_total;
     receipts::update(tx.conn(), tenant, &receipt).await?;
@@ -384,6 +390,5 @@ async fn attempt(state: &AppState, auth: &Auth, req: &RefundRequest) -> Fallible
         },
     )
     .await?;
-    tx.commit().await?;
     Ok(answer)
 }

@@ -10,6 +10,7 @@ mod cards_enrol;
 mod cards_review;
 mod contract;
 mod fuzz_regressions;
+mod group_commit;
 mod helpers;
 mod import;
 mod ledger;
