@@ -4,6 +4,10 @@
 //! run (the machines are shared and noisy).
 //!
 //!     cargo bench -p kopilka-server --bench till -- [--members N] [--seconds S] [--clients C] [--campaigns N]
+//!         [--batch-max 1,64] [--lanes 8]
+//!
+//! `--batch-max` takes a list: each value gets its own fresh database and server, so
+//! group commit (64, the default) and one transaction per request (1) compare in one run.
 
 use kopilka_server::{AppState, Config};
 use kopilka_store::Db;
@@ -13,6 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 struct Setup {
+    state: AppState,
     url: String,
     key: String,
     store: String,
@@ -24,16 +29,17 @@ fn arg(name: &str, default: usize) -> usize {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-async fn setup(url: &str, members: usize, campaigns: usize) -> Setup {
+async fn setup(url: &str, members: usize, campaigns: usize, batch_max: usize) -> Setup {
     let db = Db::connect(url).await.expect("connect");
     kopilka_store::migrate::run(&db).await.expect("migrate");
     let t = kopilka_server::services::accounts::create_tenant(&db, "Bench", None, "retail").await.expect("tenant");
-    let state = AppState::new(db, Config { worker: false, pos_lookups_per_minute: 1_000_000, ..Config::default() }, None);
+    let group = kopilka_server::services::group_commit::GroupConfig { max_batch: batch_max, pg_lanes: arg("--lanes", 8) };
+    let state = AppState::new(db, Config { worker: false, pos_lookups_per_minute: 1_000_000, group, ..Config::default() }, None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (_tx, rx) = tokio::sync::watch::channel(false);
     std::mem::forget(_tx);
-    tokio::spawn(kopilka_server::serve(listener, state, rx));
+    tokio::spawn(kopilka_server::serve(listener, state.clone(), rx));
     let base = format!("http://{addr}");
     let c = reqwest::Client::new();
     let store: Value = c
@@ -81,7 +87,7 @@ async fn setup(url: &str, members: usize, campaigns: usize) -> Setup {
             .unwrap();
         ids.push(id);
     }
-    Setup { url: base, key: t.api_key, store, members: ids }
+    Setup { state, url: base, key: t.api_key, store, members: ids }
 }
 
 fn body(s: &Setup, n: usize, redeem: bool) -> Value {
@@ -149,24 +155,36 @@ async fn main() {
     let seconds = arg("--seconds", 5) as u64;
     let clients = arg("--clients", 16);
     let campaigns = arg("--campaigns", 0);
-    let mut targets = vec![(
-        "SQLite",
-        format!("sqlite:{}", std::env::temp_dir().join(format!("kopilka-bench-{}.db", kopilka_store::new_id())).display()),
-    )];
+    let batches: Vec<usize> = std::env::args()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .find(|w| w[0] == "--batch-max")
+        .map(|w| w[1].split(',').filter_map(|v| v.parse().ok()).collect())
+        .unwrap_or_else(|| vec![64]);
     let pg = std::env::var("KOPILKA_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    if let Ok(admin) = Db::connect(&pg).await {
-        let name = format!("kbench_{}", kopilka_store::new_id().replace('-', ""));
-        if sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(admin.pool()).await.is_ok() {
-            targets.push(("PostgreSQL", format!("{}/{name}", pg.rsplit_once('/').unwrap().0)));
-        }
-    }
-    println!("| database | campaigns | operation | clients | ops/s | p50 ms | p99 ms | errors |");
-    println!("|---|---|---|---|---|---|---|---|");
-    for (name, url) in targets {
-        let s = Arc::new(setup(&url, members, campaigns).await);
-        for (op, c) in [("quote", 1), ("quote", clients), ("checkout", 1), ("checkout", clients)] {
-            let (ops, p50, p99, errors) = drive(s.clone(), op, c, seconds).await;
-            println!("| {name} | {campaigns} | {op} | {c} | {ops:.0} | {p50:.2} | {p99:.2} | {errors} |");
+    let pg_admin = Db::connect(&pg).await.ok();
+    println!("| database | campaigns | batch max | operation | clients | ops/s | p50 ms | p99 ms | errors | mean batch |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for name in ["SQLite", "PostgreSQL"] {
+        for &batch_max in &batches {
+            let url = if name == "SQLite" {
+                format!("sqlite:{}", std::env::temp_dir().join(format!("kopilka-bench-{}.db", kopilka_store::new_id())).display())
+            } else {
+                let Some(admin) = &pg_admin else { continue };
+                let db = format!("kbench_{}", kopilka_store::new_id().replace('-', ""));
+                if sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}"))).execute(admin.pool()).await.is_err() {
+                    continue;
+                }
+                format!("{}/{db}", pg.rsplit_once('/').unwrap().0)
+            };
+            let s = Arc::new(setup(&url, members, campaigns, batch_max).await);
+            for (op, c) in [("quote", 1), ("quote", clients), ("checkout", 1), ("checkout", clients)] {
+                let before = s.state.group().stats();
+                let (ops, p50, p99, errors) = drive(s.clone(), op, c, seconds).await;
+                let after = s.state.group().stats();
+                let batch = (after.1 - before.1) as f64 / (after.0 - before.0).max(1) as f64;
+                println!("| {name} | {campaigns} | {batch_max} | {op} | {c} | {ops:.0} | {p50:.2} | {p99:.2} | {errors} | {batch:.1} |");
+            }
         }
     }
 }

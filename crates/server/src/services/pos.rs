@@ -607,16 +607,18 @@ async fn attempt(state: &AppState, tx: &mut kopilka_store::Tx, auth: &Auth, req:
     // something is due, then settled in a transaction that is rolled back.
     let mut book = match &member {
         None => None,
+        // A write locks the balance row at once (one read, not two).
+        Some(m) if mode != Mode::Quote => {
+            Some(Book::open(tx, tenant, &m.id, &program, now).await?.ok_or_else(|| Failure::Api(member_not_found()))?)
+        }
         Some(m) => {
             let b = ledger::balance(tx.conn(), tenant, &m.id).await?.ok_or_else(|| Failure::Api(member_not_found()))?;
-            if mode == Mode::Quote && b.next_due_at.is_none_or(|t| t > now) {
+            if b.next_due_at.is_none_or(|t| t > now) {
                 Some(Book { tenant: tenant.to_owned(), balance: b, program: &program, now })
             } else {
-                if mode == Mode::Quote {
-                    // Settling writes: a transaction that can write, rolled back by the caller.
-                    let read = std::mem::replace(tx, state.db.begin().await?);
-                    read.rollback().await?;
-                }
+                // Settling writes: a transaction that can write, rolled back by the caller.
+                let read = std::mem::replace(tx, state.db.begin().await?);
+                read.rollback().await?;
                 Some(Book::open(tx, tenant, &m.id, &program, now).await?.ok_or_else(|| Failure::Api(member_not_found()))?)
             }
         }
