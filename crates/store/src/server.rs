@@ -1,6 +1,7 @@
 //! The database server itself, not a tenant's data: creating and dropping a whole
-//! PostgreSQL database (for `kopilka bench`), and describing the server and the settings
-//! that decide durability (for reports). No tenant id: nothing here reads tenant rows.
+//! PostgreSQL database and checkpointing (for `kopilka bench`), and describing the server
+//! and the settings that decide durability (for reports). No tenant id: nothing here
+//! reads tenant rows.
 
 use crate::db::{Backend, Db, Result, StoreError};
 use sqlx::Row;
@@ -52,6 +53,19 @@ pub async fn drop_pg_database(server_url: &str, name: &str) -> Result<()> {
     let r = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(admin.pool()).await;
     admin.close().await;
     r?;
+    Ok(())
+}
+
+/// Write every change so far to the main database files: PostgreSQL's `CHECKPOINT`
+/// (needs a superuser or `pg_checkpoint`), SQLite's WAL checkpoint (truncating the WAL).
+/// A benchmark calls it after loading, so the load's writes are not paid for during the
+/// measurement.
+pub async fn checkpoint(db: &Db) -> Result<()> {
+    let sql = match db.backend() {
+        Backend::Postgres => "CHECKPOINT",
+        Backend::Sqlite => "PRAGMA wal_checkpoint(TRUNCATE)",
+    };
+    sqlx::query(sql).execute(db.pool()).await?;
     Ok(())
 }
 
