@@ -6,6 +6,8 @@ use kopilka_server::{AppState, Config, services};
 use kopilka_store::Db;
 use std::io::IsTerminal;
 
+mod bench;
+
 const DEFAULT_DB: &str = "sqlite:./kopilka-data/kopilka.db";
 
 #[derive(Parser)]
@@ -82,6 +84,9 @@ enum Command {
         #[command(subcommand)]
         command: CardsCommand,
     },
+    /// Measure the till: start the server on a database, load members, and drive
+    /// checkouts over HTTP from many clients (see docs/benchmarks.md).
+    Bench(bench::BenchArgs),
     /// Rebuild every balance from the ledger and compare with the stored balances.
     Check {
         #[command(flatten)]
@@ -145,7 +150,7 @@ async fn open(db: &DbArg) -> Result<Db> {
     Ok(db)
 }
 
-fn api_error(e: kopilka_server::error::ApiError) -> anyhow::Error {
+pub(crate) fn api_error(e: kopilka_server::error::ApiError) -> anyhow::Error {
     let fields: Vec<String> = e.fields.iter().map(|(k, v)| format!("{k}: {v}")).collect();
     if fields.is_empty() {
         anyhow::anyhow!("{} ({})", e.message, e.code)
@@ -181,11 +186,14 @@ fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    // The benchmark prints its own progress; sqlx's slow-statement warnings (a DROP
+    // DATABASE waits for a checkpoint) would only interleave with it.
+    let default_filter = if matches!(cli.command, Command::Bench(_)) { "warn,sqlx=error" } else { "info,sqlx=warn" };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("KOPILKA_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("KOPILKA_LOG").unwrap_or_else(|_| default_filter.into()))
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     match cli.command {
         Command::Serve { listen, db, no_worker, batch_max, write_lanes } => {
             let db = open(&db).await?;
@@ -288,6 +296,10 @@ async fn main() -> Result<()> {
                 }
                 bail!("{} of {} rows rejected; nothing was imported", report.rejected.len(), report.rows);
             }
+        }
+        Command::Bench(args) => {
+            let exe = std::env::current_exe().context("cannot find this binary")?;
+            bench::run(exe, args).await?;
         }
         Command::Check { db, tenant } => {
             let db = open(&db).await?;

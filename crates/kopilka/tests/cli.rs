@@ -1,72 +1,19 @@
 //! The command line, run as a user would: `serve`, `tenant create` while serving,
 //! `demo`, `import members`, `check`, `migrate` — on SQLite and PostgreSQL.
 
+mod common;
+
+use common::{database as fresh_database, kopilka, serve, stdout};
 use serde_json::{Value, json};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
-
-const BIN: &str = env!("CARGO_BIN_EXE_kopilka");
-
-fn kopilka(db: &str, args: &[&str]) -> Output {
-    Command::new(BIN).args(args).env("KOPILKA_DATABASE_URL", db).env("KOPILKA_LOG", "warn").output().expect("run kopilka")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
-async fn serve(db: &str) -> (Server, String) {
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let child = Command::new(BIN)
-        .args(["serve", "--listen", &listen])
-        .env("KOPILKA_DATABASE_URL", db)
-        .env("KOPILKA_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn serve");
-    let server = Server(child);
-    let url = format!("http://{listen}");
-    for _ in 0..100 {
-        if reqwest::get(format!("{url}/healthz")).await.is_ok_and(|r| r.status().is_success()) {
-            return (server, url);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("kopilka serve did not come up on {url}");
-}
 
 async fn database(backend: &str) -> String {
-    let name = format!("kc_{}", kopilka_store::new_id().replace('-', ""));
-    if backend == "sqlite" {
-        let dir = std::env::temp_dir().join("kopilka-tests");
-        std::fs::create_dir_all(&dir).expect("dir");
-        return format!("sqlite:{}", dir.join(format!("{name}.db")).display());
-    }
-    let admin = std::env::var("KOPILKA_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let db = kopilka_store::Db::connect(&admin).await.expect("PostgreSQL is required");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(db.pool()).await.expect("create db");
-    db.close().await;
-    format!("{}/{name}", admin.rsplit_once('/').expect("url").0)
+    fresh_database(backend, "kc").await
 }
 
 async fn tenant_create_while_serving(backend: &str) {
     let db = database(backend).await;
-    let (_server, url) = serve(&db).await;
+    let server = serve(&db).await;
+    let url = server.url.clone();
     let out = kopilka(&db, &["tenant", "create", "--name", "Кофейня Ромашка", "--template", "cafe", "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let line = stdout(&out);

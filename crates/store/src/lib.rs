@@ -10,6 +10,7 @@ pub mod members;
 pub mod migrate;
 pub mod receipts;
 pub mod rewards;
+pub mod server;
 pub mod tenants;
 
 pub use db::{Backend, Db, Result, StoreError, Tx};
