@@ -11,6 +11,7 @@ pub mod migrate;
 pub mod receipts;
 pub mod rewards;
 pub mod tenants;
+pub mod web;
 
 pub use db::{Backend, Db, Result, StoreError, Tx};
 pub use sqlx::AnyConnection as Conn;

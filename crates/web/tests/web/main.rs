@@ -1,0 +1,4 @@
+//! Web UI tests over plain HTTP, each run on SQLite and on PostgreSQL.
+
+mod foundation;
+mod helpers;
