@@ -222,6 +222,71 @@ impl Tr {
     }
 }
 
+/// An integer, or a reference to one: templates hand fields over by reference.
+pub trait Int {
+    fn get(self) -> i64;
+}
+
+impl Int for i64 {
+    fn get(self) -> i64 {
+        self
+    }
+}
+
+impl Int for &i64 {
+    fn get(self) -> i64 {
+        *self
+    }
+}
+
+impl Int for &&i64 {
+    fn get(self) -> i64 {
+        **self
+    }
+}
+
+/// Formatting for one programme: the reader's language with the programme's currency and
+/// time zone. Templates call `fmt.money(x)`, `fmt.date(t)`, `fmt.points(n)`.
+#[derive(Debug, Clone)]
+pub struct Fmt {
+    pub t: Tr,
+    pub currency: String,
+    pub tz: String,
+}
+
+impl Fmt {
+    pub fn new(t: Tr, program: &kopilka_domain::program::Program) -> Fmt {
+        Fmt { t, currency: program.currency.clone(), tz: program.time_zone.clone() }
+    }
+
+    pub fn money(&self, minor: impl Int) -> String {
+        self.t.money(minor.get(), &self.currency)
+    }
+
+    pub fn points(&self, n: impl Int) -> String {
+        self.t.num(n.get())
+    }
+
+    pub fn date(&self, unix_s: impl Int) -> String {
+        self.t.date(unix_s.get(), &self.tz)
+    }
+
+    pub fn datetime(&self, unix_s: impl Int) -> String {
+        self.t.datetime(unix_s.get(), &self.tz)
+    }
+
+    pub fn percent_bp(&self, bp: impl Int) -> String {
+        self.t.percent_bp(bp.get())
+    }
+
+    /// The time zone's offset from UTC now, in seconds (for bucketing days).
+    pub fn offset_s(&self, unix_s: i64) -> i64 {
+        use chrono::Offset;
+        let tz: chrono_tz::Tz = self.tz.parse().unwrap_or(chrono_tz::UTC);
+        chrono::DateTime::from_timestamp(unix_s, 0).map(|t| t.with_timezone(&tz).offset().fix().local_minus_utc() as i64).unwrap_or(0)
+    }
+}
+
 const MONTHS_EN: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 fn local(unix_s: i64, tz: &str) -> Option<chrono::DateTime<chrono_tz::Tz>> {

@@ -179,14 +179,19 @@ impl SetupTpl {
     }
 
     fn template_key(&self, name: &str) -> &'static str {
-        match name {
-            "retail" => "admin.template.retail",
-            "discount" => "admin.template.discount",
-            "cafe" => "admin.template.cafe",
-            "fuel" => "admin.template.fuel",
-            "travel" => "admin.template.travel",
-            _ => "admin.template.entertainment",
-        }
+        template_key(name)
+    }
+}
+
+/// The catalogue key that describes a programme template.
+pub fn template_key(name: &str) -> &'static str {
+    match name {
+        "retail" => "admin.template.retail",
+        "discount" => "admin.template.discount",
+        "cafe" => "admin.template.cafe",
+        "fuel" => "admin.template.fuel",
+        "travel" => "admin.template.travel",
+        _ => "admin.template.entertainment",
     }
 }
 
@@ -248,8 +253,10 @@ async fn setup_submit(State(st): State<WebState>, ctx: Ctx, f: Form) -> WebResul
     let program = match program.normalize() {
         Ok(p) => Some(p),
         Err(e) => {
+            let currency = f.get("currency").unwrap_or("RUB").to_uppercase();
             for (k, v) in e {
-                errors.insert(k, v);
+                let msg = super::programme::field_message(&k, &v, t, &currency);
+                errors.insert(k, msg);
             }
             None
         }

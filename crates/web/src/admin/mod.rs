@@ -3,6 +3,11 @@
 
 mod auth;
 mod dashboard;
+mod members;
+mod programme;
+mod receipts;
+mod stores;
+mod team;
 
 use crate::staff::{Perm, Staff};
 use crate::{Ctx, Page, WebState};
@@ -10,7 +15,16 @@ use axum::Router;
 use axum::routing::get;
 
 pub fn routes() -> Router<WebState> {
-    Router::new().route("/admin", get(dashboard::show)).merge(auth::routes())
+    Router::new()
+        .route("/admin", get(dashboard::show))
+        .route("/admin/dashboard/kpis.csv", get(dashboard::kpis_csv))
+        .route("/admin/dashboard/daily.csv", get(dashboard::daily_csv))
+        .merge(auth::routes())
+        .merge(members::routes())
+        .merge(receipts::routes())
+        .merge(programme::routes())
+        .merge(stores::routes())
+        .merge(team::routes())
 }
 
 /// The console's navigation bar: who is logged in, where, and the screens their role may
