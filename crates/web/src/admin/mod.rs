@@ -25,6 +25,8 @@ pub fn routes() -> Router<WebState> {
         .merge(programme::routes())
         .merge(stores::routes())
         .merge(team::routes())
+        // An unknown console address is an HTML page too, not the API's JSON 404.
+        .route("/admin/{*rest}", axum::routing::any(|| async { crate::WebError::not_found() }))
 }
 
 /// The console's navigation bar: who is logged in, where, and the screens their role may

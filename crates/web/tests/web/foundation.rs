@@ -215,6 +215,10 @@ both!(assets_are_served_with_cache_headers, |app: TestApp| async move {
     let stale = b.get("/assets/vendor/htmx/htmx.min.js?v=old").await;
     assert_eq!(stale.headers["cache-control"], "public, max-age=300");
     b.get("/assets/nope.js").await.assert_status(404);
+    // An unknown console page is an HTML 404 in the reader's language.
+    let p = b.get("/admin/nope").await;
+    p.assert_status(404).assert_contains("Not found");
+    assert!(p.headers["content-type"].to_str().unwrap().starts_with("text/html"));
     // Pages forbid framing and foreign scripts.
     assert_eq!(page.headers["x-frame-options"], "DENY");
     assert!(page.headers["content-security-policy"].to_str().unwrap().contains("script-src 'self'"));
