@@ -182,19 +182,10 @@ impl FromRequestParts<WebState> for Staff {
     }
 }
 
-/// Normalise an email for lookups: trimmed, lower-cased. None when it does not look like
-/// an email (one `@`, something on both sides, no spaces, at most 254 characters).
+/// Normalise an email for lookups (trimmed, lower-cased), as members' emails are; None
+/// when it does not look like an email.
 pub fn normalize_email(s: &str) -> Option<String> {
-    let e = s.trim().to_lowercase();
-    let (local, domain) = e.split_once('@')?;
-    let ok = !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains('@')
-        && e.len() <= 254
-        && !e.chars().any(|c| c.is_whitespace() || c.is_control());
-    ok.then_some(e)
+    kopilka_domain::identity::normalize_email(s).ok()
 }
 
 /// Passwords: at least 10 characters, at most 200.

@@ -32,9 +32,14 @@ both!(csrf_is_checked_on_every_state_changing_request, |app: TestApp| async move
     let mut foreign = fields.clone();
     foreign.push(("_csrf".into(), other.csrf.clone().unwrap()));
     b.post_raw("/admin/login", &foreign).await.assert_status(403);
-    // A cross-site request is refused even with the right token.
-    // (Browsers send Sec-Fetch-Site; the token alone would not be enough.)
-    // The right token in the htmx header works as well as the form field.
+    // A request the browser marks cross-site is refused even with the right token.
+    b.headers.push(("sec-fetch-site".into(), "cross-site".into()));
+    b.post("/admin/login", &[("email", "owner@shop.test"), ("password", "wrong")]).await.assert_status(403);
+    b.headers.clear();
+    // The right token in htmx's header works as well as the form field.
+    b.headers.push(("x-csrf-token".into(), b.csrf.clone().unwrap()));
+    b.post_raw("/admin/login", &[("email".into(), "owner@shop.test".into()), ("password".into(), "wrong".into())]).await.assert_status(422);
+    b.headers.clear();
     let ok = b.post("/admin/login", &[("email", "owner@shop.test"), ("password", "a good password")]).await;
     ok.assert_status(303);
     // The session starts with a new CSRF secret: the login page's token no longer works.

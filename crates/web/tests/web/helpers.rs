@@ -209,12 +209,14 @@ pub struct Browser {
     /// The CSRF token of the last page that had a form.
     pub csrf: Option<String>,
     pub accept_language: Option<String>,
+    /// Sent with every request (e.g. htmx's `X-CSRF-Token`, a browser's `Sec-Fetch-Site`).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Browser {
     pub fn new(base: &str) -> Browser {
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        Browser { base: base.to_owned(), client, cookies: BTreeMap::new(), csrf: None, accept_language: None }
+        Browser { base: base.to_owned(), client, cookies: BTreeMap::new(), csrf: None, accept_language: None, headers: Vec::new() }
     }
 
     fn cookie_header(&self) -> String {
@@ -225,6 +227,9 @@ impl Browser {
         let mut r = r.header("cookie", self.cookie_header());
         if let Some(l) = &self.accept_language {
             r = r.header("accept-language", l.clone());
+        }
+        for (k, v) in &self.headers {
+            r = r.header(k.as_str(), v.as_str());
         }
         let resp = r.send().await.expect("request");
         let status = resp.status().as_u16();
