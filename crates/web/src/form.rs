@@ -43,3 +43,32 @@ impl<S: Send + Sync> FromRequest<S> for Form {
         Ok(Form(fields))
     }
 }
+
+/// A form as typed and what is wrong with it, field by field, for showing it again:
+/// templates call `form.v("name")` for a value and `form.e("name")` for its message.
+#[derive(Debug, Default, Clone)]
+pub struct Fields {
+    pub values: BTreeMap<String, String>,
+    pub errors: BTreeMap<String, String>,
+}
+
+impl Fields {
+    pub fn new(values: BTreeMap<String, String>, errors: BTreeMap<String, String>) -> Fields {
+        Fields { values, errors }
+    }
+
+    /// The value of a field ("" when absent).
+    pub fn v(&self, k: &str) -> String {
+        self.values.get(k).cloned().unwrap_or_default()
+    }
+
+    /// The message of a field ("" when it is fine).
+    pub fn e(&self, k: &str) -> String {
+        self.errors.get(k).cloned().unwrap_or_default()
+    }
+
+    /// Whether a field holds this value (a selected option).
+    pub fn is(&self, k: &str, value: &str) -> bool {
+        self.values.get(k).is_some_and(|v| v == value)
+    }
+}

@@ -1,7 +1,7 @@
 //! Logging in and out: email and password, one-time links, setting a password, and the
 //! first-run setup that creates the first programme and its owner.
 
-use crate::form::Form;
+use crate::form::{Fields, Form};
 use crate::session::{self, STAFF};
 use crate::staff::{self, LoginOutcome, Staff};
 use crate::{Ctx, Page, WebResult, WebState, csrf, redirect_with};
@@ -164,20 +164,11 @@ async fn password_submit(State(st): State<WebState>, ctx: Ctx, staff: Staff, f: 
 #[template(path = "admin/setup.html")]
 struct SetupTpl {
     page: Page,
-    values: BTreeMap<String, String>,
-    errors: BTreeMap<String, String>,
+    form: Fields,
     templates: Vec<&'static str>,
 }
 
 impl SetupTpl {
-    fn v(&self, k: &str) -> String {
-        self.values.get(k).cloned().unwrap_or_default()
-    }
-
-    fn e(&self, k: &str) -> String {
-        self.errors.get(k).cloned().unwrap_or_default()
-    }
-
     fn template_key(&self, name: &str) -> &'static str {
         template_key(name)
     }
@@ -211,7 +202,7 @@ async fn setup_page(State(st): State<WebState>, ctx: Ctx, Query(q): Query<SetupQ
     values.insert("currency".into(), "RUB".into());
     values.insert("language".into(), ctx.t.code().into());
     let page = Page::new(&ctx, "admin", ctx.t.m("admin.setup.title"));
-    Ok(SetupTpl { page, values, errors: BTreeMap::new(), templates: templates::NAMES.to_vec() }.into_response())
+    Ok(SetupTpl { page, form: Fields::new(values, BTreeMap::new()), templates: templates::NAMES.to_vec() }.into_response())
 }
 
 async fn setup_submit(State(st): State<WebState>, ctx: Ctx, f: Form) -> WebResult<Response> {
@@ -266,7 +257,7 @@ async fn setup_submit(State(st): State<WebState>, ctx: Ctx, f: Form) -> WebResul
         let mut values = f.0.clone();
         values.remove("password");
         values.remove("password2");
-        (status, SetupTpl { page, values, errors, templates: templates::NAMES.to_vec() }).into_response()
+        (status, SetupTpl { page, form: Fields::new(values, errors), templates: templates::NAMES.to_vec() }).into_response()
     };
     let (Some(program), Some(email), true) = (program, email, errors.is_empty()) else {
         return Ok(render(errors, StatusCode::UNPROCESSABLE_ENTITY));

@@ -6,7 +6,7 @@
 //! `tiers[1].discount_bp`). Money is typed in currency units (`10.00`), shares in percent
 //! (`50`, `12.5`), and converted here to minor units and basis points.
 
-use crate::form::Form;
+use crate::form::{Fields, Form};
 use crate::i18n::{Tr, minor_digits};
 use crate::staff::{Perm, Staff};
 use crate::{Ctx, Page, WebResult, WebState};
@@ -35,8 +35,7 @@ const SPARE_TIERS: usize = 2;
 struct ProgrammeTpl {
     page: Page,
     version: i64,
-    values: BTreeMap<String, String>,
-    errors: BTreeMap<String, String>,
+    form: Fields,
     tier_rows: Vec<usize>,
     can_edit: bool,
     templates: Vec<&'static str>,
@@ -44,21 +43,9 @@ struct ProgrammeTpl {
 }
 
 impl ProgrammeTpl {
-    fn v(&self, k: &str) -> String {
-        self.values.get(k).cloned().unwrap_or_default()
-    }
-
-    fn e(&self, k: &str) -> String {
-        self.errors.get(k).cloned().unwrap_or_default()
-    }
-
     /// `tiers[i].field`
     fn tk(&self, i: &usize, field: &str) -> String {
         format!("tiers[{i}].{field}")
-    }
-
-    fn is(&self, k: &str, value: &str) -> bool {
-        self.values.get(k).is_some_and(|v| v == value)
     }
 
     fn template_key(&self, name: &str) -> &'static str {
@@ -305,8 +292,7 @@ async fn render(
     Ok(ProgrammeTpl {
         page,
         version,
-        values,
-        errors,
+        form: Fields::new(values, errors),
         tier_rows: (0..rows + SPARE_TIERS).collect(),
         can_edit: staff.can(Perm::ProgrammeEdit),
         templates: templates::NAMES.to_vec(),

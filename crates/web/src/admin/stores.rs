@@ -2,7 +2,7 @@
 //! shown once), list, revoke. Owners only. Everything goes through the accounts service,
 //! as the API's `POST /stores`, `POST /api-keys` and `DELETE /api-keys/{id}` do.
 
-use crate::form::Form;
+use crate::form::{Fields, Form};
 use crate::i18n::Fmt;
 use crate::staff::{Perm, Staff};
 use crate::{Ctx, Page, WebResult, WebState};
@@ -50,20 +50,9 @@ struct StoresTpl {
     fmt: Fmt,
     stores: Vec<StoreRow>,
     keys: Vec<KeyRow>,
-    values: BTreeMap<String, String>,
-    errors: BTreeMap<String, String>,
+    form: Fields,
     /// A key just made: (its secret, the store's code, the till).
     new_key: Option<(String, String, String)>,
-}
-
-impl StoresTpl {
-    fn v(&self, k: &str) -> String {
-        self.values.get(k).cloned().unwrap_or_default()
-    }
-
-    fn e(&self, k: &str) -> String {
-        self.errors.get(k).cloned().unwrap_or_default()
-    }
 }
 
 async fn render(
@@ -110,7 +99,7 @@ async fn render(
     let mut values = values;
     values.entry("time_zone".into()).or_insert_with(|| p.time_zone.clone());
     let page = super::page(ctx, staff, "stores", "admin.stores.title");
-    Ok(StoresTpl { page, fmt: Fmt::new(ctx.t, &p), stores, keys, values, errors, new_key })
+    Ok(StoresTpl { page, fmt: Fmt::new(ctx.t, &p), stores, keys, form: Fields::new(values, errors), new_key })
 }
 
 async fn show(State(st): State<WebState>, ctx: Ctx, staff: Staff) -> WebResult<StoresTpl> {
