@@ -356,6 +356,22 @@ async fn main() -> Result<()> {
             println!("tenant:    {} (slug {})", d.tenant_id, services::demo::SLUG);
             println!("admin key: {}", d.admin_key);
             println!("pos key:   {}  (store MSK-1, till T1)", d.pos_key);
+            // The web console: the demo owner's account, and a fresh one-time login link.
+            let email = "owner@demo.kopilka.test";
+            let owner = {
+                let mut c = state.db.pool().acquire().await?;
+                kopilka_store::web::staff_by_email_any_tenant(&mut c, email, 100).await?.into_iter().find(|u| u.tenant_id == d.tenant_id)
+            };
+            let owner = match owner {
+                Some(u) => u,
+                None => kopilka_web::staff::create_staff(&state.db, &d.tenant_id, "cli", email, kopilka_web::staff::StaffRole::Owner)
+                    .await
+                    .map_err(api_error)?,
+            };
+            let base =
+                std::env::var("KOPILKA_PUBLIC_URL").ok().filter(|u| !u.trim().is_empty()).unwrap_or_else(|| format!("http://{listen}"));
+            let link = kopilka_web::staff::create_login_link(&state.db, &base, &d.tenant_id, &owner.id).await.map_err(api_error)?;
+            println!("console:   {link}  (one-time login link of {email}, 24 hours)");
         }
         Command::Import { command: ImportCommand::Members { file, tenant, db } } => {
             let data = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;

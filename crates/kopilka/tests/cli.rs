@@ -92,6 +92,7 @@ async fn demo_import_check(backend: &str) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = stdout(&out);
     assert!(text.contains("created the demo tenant: 40 members, 400 receipts"), "{text}");
+    assert!(text.contains("/admin/login/link/") && text.contains("owner@demo.kopilka.test"), "a console link: {text}");
     assert!(text.contains("admin key: kop_") && text.contains("pos key:   kop_"), "{text}");
     // A second run keeps the tenant and prints fresh keys.
     let again = stdout(&kopilka(&db, &["demo"]));

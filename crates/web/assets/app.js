@@ -20,7 +20,8 @@
   });
 
   // <div class="chart" data-chart="#json-id">: a uPlot chart from a JSON block
-  // {"x": [unix seconds...], "series": [{"label": "...", "values": [...]}...]}.
+  // {"lang", "tz", "x_label", "x": [unix seconds...], "series": [{"label", "values"}...]};
+  // dates are written in the page's language and the programme's time zone.
   function drawCharts(root) {
     if (typeof uPlot === "undefined") return;
     root.querySelectorAll("[data-chart]").forEach(function (el) {
@@ -29,13 +30,15 @@
       if (!src) return;
       var d = JSON.parse(src.textContent);
       var colors = ["#1f6feb", "#e8590c", "#2f9e44", "#9c36b5"];
+      var day = new Intl.DateTimeFormat(d.lang, { day: "numeric", month: "short", timeZone: d.tz });
+      var full = new Intl.DateTimeFormat(d.lang, { dateStyle: "medium", timeZone: d.tz });
       var opts = {
         width: Math.max(300, el.clientWidth),
         height: 260,
-        series: [{}].concat(d.series.map(function (s, i) {
+        series: [{ label: d.x_label, value: function (u, v) { return v == null ? "" : full.format(new Date(v * 1000)); } }].concat(d.series.map(function (s, i) {
           return { label: s.label, stroke: colors[i % colors.length], width: 2, fill: i === 0 ? "rgba(31,111,235,0.08)" : undefined };
         })),
-        axes: [{}, { size: 60 }],
+        axes: [{ values: function (u, splits) { return splits.map(function (v) { return day.format(new Date(v * 1000)); }); } }, { size: 60 }],
         scales: { x: { time: true } },
       };
       el.dataset.drawn = "1";

@@ -71,7 +71,7 @@ pub async fn guard(State(st): State<WebState>, req: Request, next: Next) -> Resp
             .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
         let bytes = match to_bytes(body, FORM_LIMIT_BYTES).await {
             Ok(b) => b,
-            Err(_) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
+            Err(_) => return crate::WebError::new(StatusCode::PAYLOAD_TOO_LARGE, "common.error.bad_request").into_response(),
         };
         if sent.is_none() && is_form {
             sent = crate::form::parse(&bytes).and_then(|mut f| f.remove(FIELD));

@@ -124,13 +124,16 @@ struct DashboardTpl {
     points_chart: String,
 }
 
-/// Chart data for app.js: `{"x": [...], "series": [{"label", "values"}...]}`, with `<`
+/// Chart data for app.js: `{"lang", "tz", "x_label", "x": [...], "series": [{"label", "values"}...]}`, with `<`
 /// escaped so it can sit in a `<script type="application/json">`.
 /// A chart's line: its label and how to read it from a day.
 type Series<'a> = (&'a str, fn(&Day) -> i64);
 
-fn chart(days: &[Day], series: &[Series<'_>]) -> String {
+fn chart(fmt: &Fmt, days: &[Day], series: &[Series<'_>]) -> String {
     let v = serde_json::json!({
+        "lang": fmt.t.code(),
+        "tz": fmt.tz,
+        "x_label": fmt.t.m("admin.csv.date"),
         "x": days.iter().map(|d| d.start).collect::<Vec<_>>(),
         "series": series.iter().map(|(label, f)| serde_json::json!({"label": label, "values": days.iter().map(f).collect::<Vec<_>>()})).collect::<Vec<_>>(),
     });
@@ -154,10 +157,12 @@ pub async fn show(State(st): State<WebState>, ctx: Ctx, staff: Staff) -> WebResu
     let (fmt, k, days) = load(&st, &ctx, &staff).await?;
     let t = ctx.t;
     let receipts_chart = chart(
+        &fmt,
         &days,
         &[(t.m("admin.kpi.member_receipts"), |d| d.member_receipts), (t.m("admin.kpi.anonymous_receipts"), |d| d.anonymous_receipts)],
     );
     let points_chart = chart(
+        &fmt,
         &days,
         &[(t.m("admin.kpi.issued"), |d| d.issued), (t.m("admin.kpi.spent"), |d| d.spent), (t.m("admin.kpi.expired"), |d| d.expired)],
     );
