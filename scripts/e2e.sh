@@ -73,7 +73,7 @@ export E2E_BIN=$BIN E2E_BASE_URL=$url E2E_DB_URL=$db E2E_CHROMIUM=$CHROMIUM
 export E2E_OUT=${E2E_OUT:-$root/target/e2e-screenshots}
 mkdir -p "$E2E_OUT"
 status=0
-(cd e2e && node --test --test-concurrency=1 tests/) || status=$?
+(cd e2e && node --test tests/) || status=$?
 if [ $status != 0 ]; then
   echo "e2e.sh: the server's log:" >&2
   tail -n 50 "$tmp/server.log" >&2 || true
