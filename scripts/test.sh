@@ -84,4 +84,6 @@ else
   cargo test --workspace --no-fail-fast || status=$?
 fi
 drop_test_databases
+# The web UI in a real browser (skipped outside CI when no browser can be installed).
+bash scripts/e2e.sh || status=$?
 exit $status

@@ -87,6 +87,11 @@ enum Command {
     /// Measure the till: start the server on a database, load members, and drive
     /// checkouts over HTTP from many clients (see docs/benchmarks.md).
     Bench(bench::BenchArgs),
+    /// Staff accounts of the admin console.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
     /// Rebuild every balance from the ledger and compare with the stored balances.
     Check {
         #[command(flatten)]
@@ -112,6 +117,29 @@ enum TenantCommand {
         /// Print one line of JSON.
         #[arg(long)]
         json: bool,
+        /// Also create the admin console's owner account with this email, and print a
+        /// one-time login link (24 hours) with which the owner sets a password.
+        #[arg(long)]
+        owner_email: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum StaffCommand {
+    /// Print a one-time login link (24 hours) for a staff account, creating the account
+    /// (as owner, unless --role says otherwise) if the email has none: a lost password,
+    /// or a further owner.
+    LoginLink {
+        /// The tenant's slug.
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        /// owner, marketer, cashier or analyst (for a new account).
+        #[arg(long, default_value = "owner")]
+        role: String,
+        #[command(flatten)]
+        db: DbArg,
     },
 }
 
@@ -159,6 +187,27 @@ pub(crate) fn api_error(e: kopilka_server::error::ApiError) -> anyhow::Error {
     }
 }
 
+/// On an empty database, make the first-run setup code (unless KOPILKA_SETUP_TOKEN gave
+/// one) and tell the operator where to use it. With tenants present the page is closed.
+async fn first_run_notice(state: &AppState, web: &mut kopilka_web::WebConfig) -> Result<()> {
+    let empty = {
+        let mut c = state.db.pool().acquire().await?;
+        !kopilka_store::web::any_tenant(&mut c).await?
+    };
+    if !empty {
+        return Ok(());
+    }
+    let code = match &web.setup_token {
+        Some(_) => "set in KOPILKA_SETUP_TOKEN".to_owned(),
+        None => web.setup_token.insert(kopilka_web::session::random_token()[..20].to_owned()).clone(),
+    };
+    eprintln!(
+        "\nNo programme yet. Open {}/admin/setup and enter the setup code ({code}),\nor run: kopilka tenant create --name NAME --owner-email EMAIL\n",
+        web.public_url
+    );
+    Ok(())
+}
+
 fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -199,11 +248,14 @@ async fn main() -> Result<()> {
             let db = open(&db).await?;
             let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
             let cards = std::sync::Arc::new(services::cards::CardsConfig::from_env()?);
+            let mut web = kopilka_web::WebConfig::from_env(&cards.public_url);
             let group = services::group_commit::GroupConfig { max_batch: batch_max.into(), pg_lanes: write_lanes.into() };
             let config = Config { worker: !no_worker, cards, group, ..Config::default() };
             let state = AppState::new(db, config, kopilka_server::metrics_handle());
+            first_run_notice(&state, &mut web).await?;
             tracing::info!(address = %listener.local_addr()?, "Kopilka is listening");
-            kopilka_server::serve(listener, state, shutdown_signal()).await?;
+            let pages = kopilka_web::router(state.clone(), web);
+            kopilka_server::serve_with(listener, state, pages, shutdown_signal()).await?;
         }
         Command::Worker { db, once } => {
             let db = open(&db).await?;
@@ -244,14 +296,68 @@ async fn main() -> Result<()> {
             let db = open(&db).await?;
             println!("database is at migration {}", kopilka_store::migrate::current_version(&db).await?);
         }
-        Command::Tenant { command: TenantCommand::Create { name, slug, template, db, json } } => {
+        Command::Tenant { command: TenantCommand::Create { name, slug, template, db, json, owner_email } } => {
+            let owner = match owner_email.as_deref() {
+                Some(e) => {
+                    Some(kopilka_web::staff::normalize_email(e).with_context(|| format!("--owner-email: {e} is not an email address"))?)
+                }
+                None => None,
+            };
             let db = open(&db).await?;
-            let t = services::accounts::create_tenant(&db, &name, slug.as_deref(), &template).await.map_err(api_error)?;
+            let program = services::templates::template(&template)
+                .ok_or_else(|| anyhow::anyhow!("--template must be one of {}", services::templates::NAMES.join(", ")))?;
+            let new = services::accounts::NewTenant {
+                name: &name,
+                slug: slug.as_deref(),
+                template: &template,
+                program,
+                admin_key: true,
+                owner: owner.map(|email| services::accounts::NewOwner { email, password_hash: None }),
+                actor: "cli",
+            };
+            let t = services::accounts::create_tenant_with(&db, new).await.map_err(api_error)?;
+            let api_key = t.api_key.unwrap_or_default();
+            let login_url = match &t.owner_id {
+                Some(owner) => {
+                    let public_url = services::cards::CardsConfig::from_env()?.public_url;
+                    Some(kopilka_web::staff::create_login_link(&db, &public_url, &t.tenant_id, owner).await.map_err(api_error)?)
+                }
+                None => None,
+            };
             if json {
-                println!("{}", serde_json::json!({"tenant_id": t.tenant_id, "slug": t.slug, "api_key": t.api_key}));
+                let mut out = serde_json::json!({"tenant_id": t.tenant_id, "slug": t.slug, "api_key": api_key});
+                if let Some(u) = &login_url {
+                    out["login_url"] = serde_json::Value::String(u.clone());
+                }
+                println!("{out}");
             } else {
-                println!("tenant:  {} (slug {})\nadmin key (shown once): {}", t.tenant_id, t.slug, t.api_key);
+                println!("tenant:  {} (slug {})\nadmin key (shown once): {api_key}", t.tenant_id, t.slug);
+                if let Some(u) = &login_url {
+                    println!("owner's one-time login link (24 hours): {u}");
+                }
             }
+        }
+        Command::Staff { command: StaffCommand::LoginLink { tenant, email, role, db } } => {
+            let email = kopilka_web::staff::normalize_email(&email).with_context(|| format!("{email} is not an email address"))?;
+            let role = kopilka_web::staff::StaffRole::parse(&role).context("--role must be owner, marketer, cashier or analyst")?;
+            let db = open(&db).await?;
+            let t = {
+                let mut c = db.pool().acquire().await?;
+                kopilka_store::tenants::tenant_by_slug(&mut c, &tenant).await?
+            };
+            let Some(t) = t else { bail!("no tenant with slug {tenant}") };
+            let existing = {
+                let mut c = db.pool().acquire().await?;
+                kopilka_store::web::staff_by_email_any_tenant(&mut c, &email, 100).await?.into_iter().find(|u| u.tenant_id == t.id)
+            };
+            let user = match existing {
+                Some(u) if u.disabled_at.is_some() => bail!("the account of {email} is disabled; enable it in the console first"),
+                Some(u) => u,
+                None => kopilka_web::staff::create_staff(&db, &t.id, "cli", &email, role).await.map_err(api_error)?,
+            };
+            let public_url = services::cards::CardsConfig::from_env()?.public_url;
+            let url = kopilka_web::staff::create_login_link(&db, &public_url, &t.id, &user.id).await.map_err(api_error)?;
+            println!("one-time login link for {} ({}), valid 24 hours: {url}", user.email, user.role);
         }
         Command::Demo { db, members, receipts, listen } => {
             let db = open(&db).await?;
@@ -268,6 +374,22 @@ async fn main() -> Result<()> {
             println!("tenant:    {} (slug {})", d.tenant_id, services::demo::SLUG);
             println!("admin key: {}", d.admin_key);
             println!("pos key:   {}  (store MSK-1, till T1)", d.pos_key);
+            // The web console: the demo owner's account, and a fresh one-time login link.
+            let email = "owner@demo.kopilka.test";
+            let owner = {
+                let mut c = state.db.pool().acquire().await?;
+                kopilka_store::web::staff_by_email_any_tenant(&mut c, email, 100).await?.into_iter().find(|u| u.tenant_id == d.tenant_id)
+            };
+            let owner = match owner {
+                Some(u) => u,
+                None => kopilka_web::staff::create_staff(&state.db, &d.tenant_id, "cli", email, kopilka_web::staff::StaffRole::Owner)
+                    .await
+                    .map_err(api_error)?,
+            };
+            let base =
+                std::env::var("KOPILKA_PUBLIC_URL").ok().filter(|u| !u.trim().is_empty()).unwrap_or_else(|| format!("http://{listen}"));
+            let link = kopilka_web::staff::create_login_link(&state.db, &base, &d.tenant_id, &owner.id).await.map_err(api_error)?;
+            println!("console:   {link}  (one-time login link of {email}, 24 hours)");
         }
         Command::Import { command: ImportCommand::Members { file, tenant, db } } => {
             let data = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;

@@ -46,9 +46,22 @@ pub struct Auth {
 }
 
 impl Auth {
-    /// Actor name for audit records.
+    /// A staff member of the web console (crates/web), acting with the API permissions
+    /// of their role; `pos` staff act for one store (the receipt's own, for a refund).
+    pub fn for_staff(tenant_id: &str, staff_id: &str, role: Role, store_id: Option<String>) -> Auth {
+        Auth {
+            tenant_id: tenant_id.to_owned(),
+            key_id: format!("{STAFF_PREFIX}{staff_id}"),
+            role,
+            store_id,
+            till_id: None,
+            expires_at: None,
+        }
+    }
+
+    /// Actor name for audit records: `key:<api key id>` or `staff:<staff user id>`.
     pub fn actor(&self) -> String {
-        format!("key:{}", self.key_id)
+        if self.key_id.starts_with(STAFF_PREFIX) { self.key_id.clone() } else { format!("key:{}", self.key_id) }
     }
 
     pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
@@ -64,6 +77,9 @@ impl Auth {
         self.role == Role::Pos
     }
 }
+
+/// The `key_id` prefix of a staff member's [`Auth`] (no API key id has it: those are UUIDs).
+const STAFF_PREFIX: &str = "staff:";
 
 /// A new API key: "kop_" and 64 hex digits (256 random bits).
 pub fn new_key() -> String {

@@ -32,8 +32,18 @@ pub async fn serve(
     state: AppState,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
+    serve_with(listener, state, axum::Router::new(), shutdown).await
+}
+
+/// [`serve`] with more routes merged into the API's router (the web UI).
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    extra: axum::Router<AppState>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
     let worker = state.config.worker.then(|| tokio::spawn(jobs::run(state.clone(), shutdown.clone())));
-    let app = http::router(state);
+    let app = http::router_with(state, extra);
     let mut rx = shutdown.clone();
     let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {

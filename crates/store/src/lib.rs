@@ -1,6 +1,7 @@
 //! Kopilka's store: all SQL lives here, and every function takes the tenant id, so no
 //! query can forget it. The same code runs on SQLite and PostgreSQL (see [`db`]).
 
+pub mod analytics;
 pub mod campaigns;
 pub mod cards;
 pub mod db;
@@ -12,6 +13,7 @@ pub mod receipts;
 pub mod rewards;
 pub mod server;
 pub mod tenants;
+pub mod web;
 
 pub use db::{Backend, Db, Result, StoreError, Tx};
 pub use sqlx::AnyConnection as Conn;

@@ -19,9 +19,9 @@ pub struct Member {
     pub created_at: i64,
 }
 
-const COLS: &str = "id, card_number, qr_token, phone, email, external_id, name, birthday, referral_code, source, created_at";
+pub(crate) const COLS: &str = "id, card_number, qr_token, phone, email, external_id, name, birthday, referral_code, source, created_at";
 
-fn row(r: &AnyRow) -> Result<Member> {
+pub(crate) fn row(r: &AnyRow) -> Result<Member> {
     Ok(Member {
         id: col(r, "id")?,
         card_number: col(r, "card_number")?,

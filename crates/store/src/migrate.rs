@@ -9,6 +9,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_campaigns.sql")),
     (3, include_str!("../migrations/0003_rewards.sql")),
     (4, include_str!("../migrations/0004_cards.sql")),
+    (5, include_str!("../migrations/0005_web.sql")),
 ];
 
 /// Apply every migration not yet applied. Two processes starting at once may race; the

@@ -34,10 +34,10 @@ pub struct Receipt {
     pub committed_at: Option<i64>,
 }
 
-const COLS: &str = "id, store_id, till_id, receipt_id, member_id, status, occurred_at, program_version, tier, body_hash, answer, total_minor, payable_minor, \
+pub(crate) const COLS: &str = "id, store_id, till_id, receipt_id, member_id, status, occurred_at, program_version, tier, body_hash, answer, total_minor, payable_minor, \
                     refunded_payable_minor, points_redeemed, points_earned, earn_lot_id, expired_exempt, hold_id, created_at, committed_at";
 
-fn row(r: &AnyRow) -> Result<Receipt> {
+pub(crate) fn row(r: &AnyRow) -> Result<Receipt> {
     Ok(Receipt {
         id: col(r, "id")?,
         store_id: col(r, "store_id")?,
@@ -139,6 +139,9 @@ pub async fn by_key_locked(tx: &mut Tx, tenant: &str, store_id: &str, till_id: &
 }
 
 pub async fn by_pk(c: &mut Conn, tenant: &str, id: &str) -> Result<Option<Receipt>> {
+    if crate::has_nul(&[id]) {
+        return Ok(None);
+    }
     let sql = format!("SELECT {COLS} FROM receipts WHERE tenant_id = $1 AND id = $2");
     let r = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant).bind(id).fetch_optional(c).await?;
     r.as_ref().map(row).transpose()

@@ -7,7 +7,7 @@ mod cards;
 mod members;
 pub mod openapi;
 mod pos;
-mod public;
+pub mod public;
 mod rewards;
 mod wallet;
 
@@ -23,6 +23,12 @@ use axum::routing::{delete, get, post, put};
 pub const BODY_LIMIT_BYTES: usize = 8 * 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The API's router with `extra` routes merged in (the web UI of `crates/web`), under the
+/// same request-id, panic and body-limit layers.
+pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let api = Router::new()
         .route("/openapi.json", get(openapi::document))
         .route("/program", get(admin::get_program).put(admin::put_program))
@@ -77,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .merge(cards::public_routes())
         .merge(wallet::routes())
         .merge(public::routes())
+        .merge(extra)
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .fallback(not_found)

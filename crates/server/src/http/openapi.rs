@@ -1477,8 +1477,8 @@ mod tests {
     /// Every (METHOD, path) that `router()` in mod.rs declares, with `.nest` prefixes applied.
     fn router_routes() -> BTreeSet<(String, String)> {
         let src: String = include_str!("mod.rs").lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
-        let start = src.find("pub fn router(").expect("router() in mod.rs");
-        let body = &src[start..start + src[start..].find("\n}\n").expect("end of router()")];
+        let start = src.find("pub fn router_with(").expect("router_with() in mod.rs");
+        let body = &src[start..start + src[start..].find("\n}\n").expect("end of router_with()")];
 
         // `.nest("/prefix", name)`: the routes of the `let name = ...;` statement get the prefix.
         let mut prefixes: BTreeMap<String, String> = BTreeMap::new();

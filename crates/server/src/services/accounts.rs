@@ -19,14 +19,54 @@ pub struct CreatedTenant {
 
 /// Create a tenant with its programme (from a template) and a first admin key.
 pub async fn create_tenant(db: &Db, name: &str, slug: Option<&str>, template: &str) -> ApiResult<CreatedTenant> {
-    let name = name.trim();
+    let program = super::templates::template(template)
+        .ok_or_else(|| ApiError::field("template", format!("must be one of {}", super::templates::NAMES.join(", "))))?;
+    let t = NewTenant { name, slug, template, program, admin_key: true, owner: None, actor: "cli" };
+    let c = create_tenant_with(db, t).await?;
+    Ok(CreatedTenant { tenant_id: c.tenant_id, slug: c.slug, api_key: c.api_key.unwrap_or_default() })
+}
+
+/// What a new tenant starts with.
+pub struct NewTenant<'a> {
+    pub name: &'a str,
+    pub slug: Option<&'a str>,
+    /// The template's name, for the audit record.
+    pub template: &'a str,
+    /// The first programme version (a template, possibly with its time zone or language
+    /// changed by the first-run setup page).
+    pub program: kopilka_domain::program::Program,
+    /// Make an admin API key (shown once).
+    pub admin_key: bool,
+    /// The first staff account, an owner (the web console's logins).
+    pub owner: Option<NewOwner>,
+    /// Who is creating it, for the audit log ("cli", "setup").
+    pub actor: &'a str,
+}
+
+pub struct NewOwner {
+    /// Lower-cased and checked by the caller.
+    pub email: String,
+    /// An argon2 PHC string, or None: the owner sets a password through a login link.
+    pub password_hash: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CreatedTenantWith {
+    pub tenant_id: String,
+    pub slug: String,
+    pub api_key: Option<String>,
+    pub owner_id: Option<String>,
+}
+
+/// Create a tenant, its first programme version, and optionally an admin key and an
+/// owner account, in one transaction.
+pub async fn create_tenant_with(db: &Db, t: NewTenant<'_>) -> ApiResult<CreatedTenantWith> {
+    let name = t.name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ApiError::field("name", "must be 1 to 200 characters"));
     }
-    let program = super::templates::template(template)
-        .ok_or_else(|| ApiError::field("template", format!("must be one of {}", super::templates::NAMES.join(", "))))?;
-    let explicit = slug.is_some();
-    let base = match slug {
+    let explicit = t.slug.is_some();
+    let base = match t.slug {
         Some(s) => {
             let ok = !s.is_empty()
                 && s.len() <= 63
@@ -40,8 +80,8 @@ pub async fn create_tenant(db: &Db, name: &str, slug: Option<&str>, template: &s
         }
         None => slugify(name),
     };
+    let t = &t;
     with_retry(|attempt| {
-        let program = program.clone();
         let base = base.clone();
         async move {
             let slug = if attempt == 0 || explicit { base.clone() } else { format!("{base}-{}", attempt + 1) };
@@ -52,24 +92,44 @@ pub async fn create_tenant(db: &Db, name: &str, slug: Option<&str>, template: &s
                 return Err(Failure::Api(ApiError::conflict("slug_taken", format!("slug {slug} is already used"))));
             }
             tenants::insert_tenant(tx.conn(), &tenant).await?;
-            super::program::insert_initial(tx.conn(), &tenant.id, &program, now).await?;
-            let key = auth::new_key();
-            let k = ApiKey {
-                tenant_id: tenant.id.clone(),
-                id: new_id(),
-                role: "admin".into(),
-                store_id: None,
-                till_id: None,
-                label: Some("initial admin key".into()),
-                expires_at: None,
-                revoked_at: None,
-                created_at: now,
-            };
-            tenants::insert_key(tx.conn(), &k, &auth::hash_key(&key)).await?;
-            tenants::audit(tx.conn(), &tenant.id, "cli", "tenant.create", "tenant", &tenant.id, &json!({"template": template}), now)
+            super::program::insert_initial(tx.conn(), &tenant.id, &t.program, now).await?;
+            let mut api_key = None;
+            if t.admin_key {
+                let key = auth::new_key();
+                let k = ApiKey {
+                    tenant_id: tenant.id.clone(),
+                    id: new_id(),
+                    role: "admin".into(),
+                    store_id: None,
+                    till_id: None,
+                    label: Some("initial admin key".into()),
+                    expires_at: None,
+                    revoked_at: None,
+                    created_at: now,
+                };
+                tenants::insert_key(tx.conn(), &k, &auth::hash_key(&key)).await?;
+                api_key = Some(key);
+            }
+            let mut owner_id = None;
+            if let Some(o) = &t.owner {
+                let user = kopilka_store::web::StaffUser {
+                    tenant_id: tenant.id.clone(),
+                    id: new_id(),
+                    email: o.email.clone(),
+                    name: None,
+                    password_hash: o.password_hash.clone(),
+                    role: "owner".into(),
+                    disabled_at: None,
+                    created_at: now,
+                };
+                kopilka_store::web::insert_staff(tx.conn(), &user).await?;
+                tenants::audit(tx.conn(), &tenant.id, t.actor, "staff.create", "staff", &user.id, &json!({"role": "owner"}), now).await?;
+                owner_id = Some(user.id);
+            }
+            tenants::audit(tx.conn(), &tenant.id, t.actor, "tenant.create", "tenant", &tenant.id, &json!({"template": t.template}), now)
                 .await?;
             tx.commit().await?;
-            Ok(CreatedTenant { tenant_id: tenant.id, slug, api_key: key })
+            Ok(CreatedTenantWith { tenant_id: tenant.id, slug, api_key, owner_id })
         }
     })
     .await

@@ -1,0 +1,5 @@
+//! Web UI tests over plain HTTP, each run on SQLite and on PostgreSQL.
+
+mod admin;
+mod foundation;
+mod helpers;
