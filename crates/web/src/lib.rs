@@ -17,8 +17,10 @@ pub mod assets;
 pub mod csrf;
 pub mod form;
 pub mod i18n;
+pub mod portal;
 pub mod session;
 pub mod staff;
+pub mod till;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
@@ -95,6 +97,8 @@ pub fn router(app: AppState, cfg: WebConfig) -> Router<AppState> {
         .route("/", get(|| async { Redirect::to("/admin") }))
         .route("/lang", post(switch_lang))
         .merge(admin::routes())
+        .merge(portal::routes())
+        .merge(till::routes())
         .layer(middleware::from_fn_with_state(st.clone(), csrf::guard))
         .layer(middleware::from_fn_with_state(st.clone(), page_layer));
     Router::new().merge(pages).merge(assets::routes()).with_state(st)
