@@ -177,8 +177,9 @@ pub async fn check_code(
 ) -> WebResult<Response> {
     let prog = Programme::load(&st, &slug).await?;
     let Some((by, value)) = parse_contact(f.get("contact").unwrap_or_default()) else {
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, login_tpl(&ctx, &prog, String::new(), Some("portal.login.contact_invalid")))
-            .into_response());
+        return Ok(
+            (StatusCode::UNPROCESSABLE_ENTITY, login_tpl(&ctx, &prog, String::new(), Some("portal.login.contact_invalid"))).into_response()
+        );
     };
     let code: String = f.get("code").unwrap_or_default().chars().filter(|c| !c.is_whitespace()).take(16).collect();
     let refuse = |status: StatusCode, key: &'static str| {

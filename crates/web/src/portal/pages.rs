@@ -293,7 +293,13 @@ pub async fn offers(State(st): State<WebState>, ctx: Ctx, p: Portal) -> WebResul
 }
 
 /// `POST /m/{slug}/rewards/{id}/redeem` (`redemption_id`): redeem a reward for points.
-pub async fn redeem(State(st): State<WebState>, ctx: Ctx, p: Portal, Path((_, id)): Path<(String, String)>, f: Form) -> WebResult<Response> {
+pub async fn redeem(
+    State(st): State<WebState>,
+    ctx: Ctx,
+    p: Portal,
+    Path((_, id)): Path<(String, String)>,
+    f: Form,
+) -> WebResult<Response> {
     let redemption_id = f.get("redemption_id").filter(|r| r.len() <= 128).map(str::to_owned).unwrap_or_else(new_id);
     let req = rewards::RedeemRequest { redemption_id, body: serde_json::json!({"source": "portal"}) };
     match rewards::redeem(&st.app, &p.auth(), &p.member.id, &id, req).await {
@@ -303,7 +309,7 @@ pub async fn redeem(State(st): State<WebState>, ctx: Ctx, p: Portal, Path((_, id
         }
         Err(e) if e.status.is_client_error() => {
             let mut tpl = offers_tpl(&st, &ctx, &p, None).await?;
-            let why = if e.status == StatusCode::NOT_FOUND { ctx.t.m("common.error.not_found") } else { reason_text(ctx.t, &e.code) };
+            let why = if e.status == StatusCode::NOT_FOUND { ctx.t.m("common.error.not_found") } else { reason_text(ctx.t, e.code) };
             tpl.page.notice = Some(why.to_owned());
             Ok((StatusCode::UNPROCESSABLE_ENTITY, tpl).into_response())
         }
@@ -425,10 +431,8 @@ pub struct RulesTpl {
 fn rules_text(t: Tr, prog: &Programme) -> RulesText {
     let p = &prog.program;
     let cur = prog.currency();
-    let mut earning = vec![t.f(
-        "portal.rules.earn",
-        &[("points", &t.num(p.earn.points_per_unit)), ("money", &t.money(p.earn.unit_minor, cur))],
-    )];
+    let mut earning =
+        vec![t.f("portal.rules.earn", &[("points", &t.num(p.earn.points_per_unit)), ("money", &t.money(p.earn.unit_minor, cur))])];
     earning.push(
         t.m(match p.earn.rounding {
             Rounding::Floor => "portal.rules.round_floor",

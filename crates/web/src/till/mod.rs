@@ -131,8 +131,12 @@ impl Till {
 
     /// Save the sale.
     pub async fn save(&self, st: &WebState, data: &TillData) -> Result<(), WebError> {
-        session::set_data(st, &self.session, &serde_json::to_value(data).map_err(|e| WebError::from(kopilka_server::error::ApiError::internal(e)))?)
-            .await?;
+        session::set_data(
+            st,
+            &self.session,
+            &serde_json::to_value(data).map_err(|e| WebError::from(kopilka_server::error::ApiError::internal(e)))?,
+        )
+        .await?;
         Ok(())
     }
 }
@@ -181,7 +185,8 @@ impl FromRequestParts<WebState> for Till {
             return Err(missing());
         };
         let (_, program) = kopilka_server::services::program::current(&st.app, &mut c, &tenant.id).await.map_err(|e| err(e.into()))?;
-        let data: TillData = serde_json::from_str(&s.data).ok().filter(|d: &TillData| !d.receipt_id.is_empty()).unwrap_or_else(TillData::fresh);
+        let data: TillData =
+            serde_json::from_str(&s.data).ok().filter(|d: &TillData| !d.receipt_id.is_empty()).unwrap_or_else(TillData::fresh);
         Ok(Till { tenant, key, session: s, data, program })
     }
 }

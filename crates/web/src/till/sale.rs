@@ -234,7 +234,9 @@ pub async fn find_member(State(st): State<WebState>, ctx: Ctx, t: Till, f: Form)
     let (kind, by, value) = match by {
         "phone" => match normalize_phone(&value) {
             Ok(p) => ("phone", By::Phone, p),
-            Err(_) => return refuse(&st, &ctx, &t, &data, StatusCode::UNPROCESSABLE_ENTITY, ctx.t.m("till.member.phone_invalid").into()).await,
+            Err(_) => {
+                return refuse(&st, &ctx, &t, &data, StatusCode::UNPROCESSABLE_ENTITY, ctx.t.m("till.member.phone_invalid").into()).await;
+            }
         },
         "qr" => ("qr", By::QrToken, value),
         _ => ("card", By::Card, value.chars().filter(|c| !c.is_whitespace()).collect()),
@@ -629,7 +631,12 @@ pub async fn refund_find(State(st): State<WebState>, ctx: Ctx, t: Till, f: Form)
     };
     if found.is_none() {
         let name = store_name(&st, &t).await?;
-        let tpl = RefundFindTpl { page: page(&ctx, "till.refund.title"), bar: Bar::of(&t, &name), receipt_id: id, error: Some("till.refund.not_found") };
+        let tpl = RefundFindTpl {
+            page: page(&ctx, "till.refund.title"),
+            bar: Bar::of(&t, &name),
+            receipt_id: id,
+            error: Some("till.refund.not_found"),
+        };
         return Ok((StatusCode::NOT_FOUND, tpl).into_response());
     }
     Ok(Redirect::to(&format!("/till/receipts/{}/refund", seg(&id))).into_response())

@@ -75,9 +75,7 @@ both!(a_member_sees_only_their_own_card_and_programme, |b0: TestApp| async move 
     let neighbour = app.member(&a, json!({"phone": "+79990000002", "name": "Boris"})).await;
     // The same phone in another programme.
     let twin = app.member(&other, json!({"phone": "+79990000001", "name": "Anna B"})).await;
-    let line = |id: &str, store: &str, m: &Value| {
-        json!({"receipt_id": id, "store_id": store, "member": {"member_id": m["id"]}, "items": [{"sku": "A", "quantity": 1, "unit_price_minor": 100000}]})
-    };
+    let line = |id: &str, store: &str, m: &Value| json!({"receipt_id": id, "store_id": store, "member": {"member_id": m["id"]}, "items": [{"sku": "A", "quantity": 1, "unit_price_minor": 100000}]});
     app.checkout(&a, line("MINE-1", &store, &me)).await;
     app.checkout(&a, line("THEIRS-1", &store, &neighbour)).await;
     app.checkout(&other, line("TWIN-1", &store_b, &twin)).await;
@@ -97,7 +95,12 @@ both!(a_member_sees_only_their_own_card_and_programme, |b0: TestApp| async move 
         .assert_lacks(neighbour["card_number"].as_str().unwrap())
         .assert_lacks(twin["card_number"].as_str().unwrap())
         .assert_contains("data-testid=\"balance\">100<");
-    b.get(&format!("/m/{}/history", a.slug)).await.assert_status(200).assert_contains("MINE-1").assert_lacks("THEIRS-1").assert_lacks("TWIN-1");
+    b.get(&format!("/m/{}/history", a.slug))
+        .await
+        .assert_status(200)
+        .assert_contains("MINE-1")
+        .assert_lacks("THEIRS-1")
+        .assert_lacks("TWIN-1");
     let qr = b.get(&format!("/m/{}/card.svg", a.slug)).await;
     qr.assert_status(200);
     assert_eq!(qr.headers["content-type"], "image/svg+xml");

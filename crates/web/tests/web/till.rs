@@ -49,10 +49,15 @@ both!(a_cashier_sells_with_points_prints_and_refunds, |app: TestApp| async move 
     assert!(b.cookies.values().all(|v| !v.contains(&key)));
     b.post("/till/member", &[("by", "card"), ("value", &card)]).await.assert_status(303);
     b.get("/till").await.assert_contains(&card).assert_contains("data-testid=\"member-points\">300<");
-    b.post("/till/lines", &[("sku", "MILK"), ("name", "Milk"), ("category", "dairy"), ("quantity", "2"), ("price", "50.00")]).await.assert_status(303);
+    b.post("/till/lines", &[("sku", "MILK"), ("name", "Milk"), ("category", "dairy"), ("quantity", "2"), ("price", "50.00")])
+        .await
+        .assert_status(303);
     b.post("/till/lines", &[("name", "Cheese"), ("quantity", "0,5"), ("price", "800")]).await.assert_status(303);
     // A bad line is refused with a message, and adds nothing.
-    b.post("/till/lines", &[("name", "Bad"), ("quantity", "1"), ("price", "abc")]).await.assert_status(422).assert_contains("Enter the price");
+    b.post("/till/lines", &[("name", "Bad"), ("quantity", "1"), ("price", "abc")])
+        .await
+        .assert_status(422)
+        .assert_contains("Enter the price");
     let sale = b.get("/till").await;
     sale.assert_contains("Milk · MILK").assert_contains("Cheese").assert_lacks(">Bad<");
     let rid = receipt_id(&sale);
@@ -69,7 +74,10 @@ both!(a_cashier_sells_with_points_prints_and_refunds, |app: TestApp| async move 
     let to = p.location.clone().unwrap();
     assert_eq!(to, format!("/till/receipts/{rid}"));
     let slip = b.get(&to).await;
-    slip.assert_status(200).assert_contains("data-testid=\"slip-points-spent\">100 =").assert_contains("Milk · MILK").assert_contains("paid");
+    slip.assert_status(200)
+        .assert_contains("data-testid=\"slip-points-spent\">100 =")
+        .assert_contains("Milk · MILK")
+        .assert_contains("paid");
     // The API sees the same receipt.
     let (s, v) = app.api(reqwest::Method::GET, &t.admin, &format!("/api/v1/pos/receipts/{rid}?store_id={store}&till_id=T1"), None).await;
     assert_eq!(s, 200, "{v}");
@@ -84,7 +92,10 @@ both!(a_cashier_sells_with_points_prints_and_refunds, |app: TestApp| async move 
     p.assert_status(303);
     let form = b.get(p.location.as_deref().unwrap()).await;
     form.assert_status(200).assert_contains("qty_1");
-    b.post(&format!("/till/receipts/{rid}/refund"), &[("qty_1", "1")]).await.assert_status(200).assert_contains("data-testid=\"refund-done\"");
+    b.post(&format!("/till/receipts/{rid}/refund"), &[("qty_1", "1")])
+        .await
+        .assert_status(200)
+        .assert_contains("data-testid=\"refund-done\"");
     let (_, v) = app.api(reqwest::Method::GET, &t.admin, &format!("/api/v1/pos/receipts/{rid}?store_id={store}&till_id=T1"), None).await;
     assert_eq!(v["status"], "partially_refunded");
     // Then everything left.
