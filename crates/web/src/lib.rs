@@ -7,10 +7,11 @@
 //! - [`i18n`]: Russian and English catalogues, money and dates for the locale;
 //! - [`assets`]: the vendored JS and CSS, served with cache headers;
 //! - [`staff`]: staff accounts, roles and their permissions, login, login links;
-//! - [`admin`]: the admin console (`/admin`).
+//! - [`admin`]: the admin console (`/admin`);
+//! - [`portal`]: the member portal (`/m/{programme}`);
+//! - [`till`]: the cashier terminal (`/till`).
 //!
-//! The member portal (`/m/{programme}`) and the cashier terminal (`/till`) are further
-//! areas in their own folders, merged in [`router`]. docs/web.md says how to add a page.
+//! Each area has its own folder, merged in [`router`]. docs/web.md says how to add a page.
 
 pub mod admin;
 pub mod assets;
