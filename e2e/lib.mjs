@@ -42,13 +42,13 @@ async function freePort() {
 }
 
 /// A private `kopilka serve` on a fresh SQLite database, with the first-run setup code
-/// SETUP_CODE. Call stop() when done.
-export async function startServer() {
+/// SETUP_CODE and any extra environment (e.g. KOPILKA_SMS_URL). Call stop() when done.
+export async function startServer({ env: extra = {} } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "kopilka-e2e-"));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const db = `sqlite:${join(dir, "kopilka.db")}`;
-  const env = { ...process.env, KOPILKA_PUBLIC_URL: url, KOPILKA_SETUP_TOKEN: SETUP_CODE, KOPILKA_LOG: "warn" };
+  const env = { ...process.env, KOPILKA_PUBLIC_URL: url, KOPILKA_SETUP_TOKEN: SETUP_CODE, KOPILKA_LOG: "warn", ...extra };
   const child = spawn(BIN, ["serve", "--listen", `127.0.0.1:${port}`, "--database-url", db, "--no-worker"], { env, stdio: ["ignore", "ignore", "pipe"] });
   let log = "";
   child.stderr.on("data", (d) => { log += d; });
@@ -80,12 +80,13 @@ export function kopilka(server, args) {
   });
 }
 
-/// Headless Chromium with the flags the project uses everywhere.
-export async function browser() {
+/// Headless Chromium with the flags the project uses everywhere, plus `args` (e.g. a
+/// fake camera).
+export async function browser({ args = [] } = {}) {
   return chromium.launch({
     executablePath: process.env.E2E_CHROMIUM,
     headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", ...args],
   });
 }
 

@@ -7,18 +7,21 @@
 //! - [`i18n`]: Russian and English catalogues, money and dates for the locale;
 //! - [`assets`]: the vendored JS and CSS, served with cache headers;
 //! - [`staff`]: staff accounts, roles and their permissions, login, login links;
-//! - [`admin`]: the admin console (`/admin`).
+//! - [`admin`]: the admin console (`/admin`);
+//! - [`portal`]: the member portal (`/m/{programme}`);
+//! - [`till`]: the cashier terminal (`/till`).
 //!
-//! The member portal (`/m/{programme}`) and the cashier terminal (`/till`) are further
-//! areas in their own folders, merged in [`router`]. docs/web.md says how to add a page.
+//! Each area has its own folder, merged in [`router`]. docs/web.md says how to add a page.
 
 pub mod admin;
 pub mod assets;
 pub mod csrf;
 pub mod form;
 pub mod i18n;
+pub mod portal;
 pub mod session;
 pub mod staff;
+pub mod till;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
@@ -95,6 +98,8 @@ pub fn router(app: AppState, cfg: WebConfig) -> Router<AppState> {
         .route("/", get(|| async { Redirect::to("/admin") }))
         .route("/lang", post(switch_lang))
         .merge(admin::routes())
+        .merge(portal::routes())
+        .merge(till::routes())
         .layer(middleware::from_fn_with_state(st.clone(), csrf::guard))
         .layer(middleware::from_fn_with_state(st.clone(), page_layer));
     Router::new().merge(pages).merge(assets::routes()).with_state(st)

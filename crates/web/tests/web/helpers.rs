@@ -78,10 +78,15 @@ impl TestApp {
 
     /// With changed web settings (login limits...).
     pub async fn with(backend: Backend, change: impl FnOnce(&mut WebConfig)) -> TestApp {
+        Self::with_config(backend, Config { worker: false, ..Config::default() }, change).await
+    }
+
+    /// With the server's settings too (the SMS and email adapters of the member portal).
+    pub async fn with_config(backend: Backend, config: Config, change: impl FnOnce(&mut WebConfig)) -> TestApp {
         let url = database_url(backend).await;
         let db = Db::connect(&url).await.expect("connect");
         kopilka_store::migrate::run(&db).await.expect("migrate");
-        let state = AppState::new(db, Config { worker: false, ..Config::default() }, kopilka_server::metrics_handle());
+        let state = AppState::new(db, config, kopilka_server::metrics_handle());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let mut web = WebConfig::new(&format!("http://{addr}"));

@@ -3,3 +3,5 @@
 mod admin;
 mod foundation;
 mod helpers;
+mod portal;
+mod till;
