@@ -4,8 +4,8 @@
 mod common;
 
 use common::{BIN, database as fresh_database, kopilka, serve, stdout};
-use std::process::Command;
 use serde_json::{Value, json};
+use std::process::Command;
 
 async fn database(backend: &str) -> String {
     fresh_database(backend, "kc").await
