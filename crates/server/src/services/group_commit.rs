@@ -139,11 +139,17 @@ fn broken(why: &str) -> Failure {
 }
 
 async fn exec(tx: &mut Tx, sql: &'static str) -> Result<(), StoreError> {
-    sqlx::query(sql).execute(tx.conn()).await?;
+    // `raw_sql`: one round trip for the one or two statements of a savepoint step.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(tx.conn()).await?;
     Ok(())
 }
 
 /// Run one batch and answer every job in it, whatever happens.
+///
+/// Savepoints cost one round trip per request: one savepoint is opened before the first
+/// request; after a request that succeeded it is released and a new one opened in one
+/// step (none after the last: the commit ends it), and after one that failed it is rolled
+/// back to, which leaves it open for the next request.
 async fn run_batch(db: &Db, batch: &mut Vec<Job>) {
     let mut tx = match db.begin().await {
         Ok(tx) => tx,
@@ -157,16 +163,15 @@ async fn run_batch(db: &Db, batch: &mut Vec<Job>) {
     };
     let mut done: Vec<(oneshot::Sender<Fallible<Value>>, Fallible<Value>)> = Vec::with_capacity(batch.len());
     let mut failed: Option<String> = None;
-    let single = batch.len() == 1;
-    for job in batch.drain(..) {
+    let total = batch.len();
+    let single = total == 1;
+    // A batch of one needs no savepoint: its error rolls back the whole transaction.
+    if !single && let Err(e) = exec(&mut tx, "SAVEPOINT kopilka_g").await {
+        failed = Some(e.to_string());
+    }
+    for (i, job) in batch.drain(..).enumerate() {
         if let Some(why) = &failed {
             let _ = job.reply.send(Err(broken(why)));
-            continue;
-        }
-        // A batch of one needs no savepoint: its error rolls back the whole transaction.
-        if !single && let Err(e) = exec(&mut tx, "SAVEPOINT kopilka_g").await {
-            failed = Some(e.to_string());
-            let _ = job.reply.send(Err(broken(&e.to_string())));
             continue;
         }
         let out = match AssertUnwindSafe((job.work)(&mut tx)).catch_unwind().await {
@@ -179,16 +184,14 @@ async fn run_batch(db: &Db, batch: &mut Vec<Job>) {
                 continue;
             }
         };
+        let last = i + 1 == total;
         if !single {
-            let end = if out.is_ok() {
-                exec(&mut tx, "RELEASE SAVEPOINT kopilka_g").await
-            } else {
-                match exec(&mut tx, "ROLLBACK TO SAVEPOINT kopilka_g").await {
-                    Ok(()) => exec(&mut tx, "RELEASE SAVEPOINT kopilka_g").await,
-                    Err(e) => Err(e),
-                }
+            let step = match (&out, last) {
+                (Ok(_), false) => exec(&mut tx, "RELEASE SAVEPOINT kopilka_g; SAVEPOINT kopilka_g").await,
+                (Ok(_), true) => Ok(()),
+                (Err(_), _) => exec(&mut tx, "ROLLBACK TO SAVEPOINT kopilka_g").await,
             };
-            if let Err(e) = end {
+            if let Err(e) = step {
                 failed = Some(e.to_string());
                 let _ = job.reply.send(Err(broken(&e.to_string())));
                 continue;
