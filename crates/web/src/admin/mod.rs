@@ -2,6 +2,7 @@
 //! `templates/admin/` and its texts in `i18n/admin.*.txt`.
 
 mod auth;
+mod campaigns;
 mod dashboard;
 mod members;
 mod programme;
@@ -25,6 +26,7 @@ pub fn routes() -> Router<WebState> {
         .merge(programme::routes())
         .merge(stores::routes())
         .merge(team::routes())
+        .merge(campaigns::routes())
         // An unknown console address is an HTML page too, not the API's JSON 404.
         .route("/admin/{*rest}", axum::routing::any(|| async { crate::WebError::not_found() }))
 }
@@ -54,6 +56,7 @@ const SCREENS: &[(&str, &str, &str, Perm)] = &[
     ("members", "/admin/members", "admin.nav.members", Perm::Members),
     ("receipts", "/admin/receipts", "admin.nav.receipts", Perm::Receipts),
     ("programme", "/admin/programme", "admin.nav.programme", Perm::ProgrammeView),
+    ("campaigns", "/admin/campaigns", "admin.nav.campaigns", Perm::OffersView),
     ("stores", "/admin/stores", "admin.nav.stores", Perm::Stores),
     ("staff", "/admin/staff", "admin.nav.staff", Perm::Staff),
 ];

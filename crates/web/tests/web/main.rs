@@ -1,6 +1,7 @@
 //! Web UI tests over plain HTTP, each run on SQLite and on PostgreSQL.
 
 mod admin;
+mod campaigns;
 mod foundation;
 mod helpers;
 mod portal;
