@@ -108,7 +108,7 @@ fn tz_of(p: &Program) -> chrono_tz::Tz {
 }
 
 /// An RFC 3339 time as a `datetime-local` value in the programme's time zone.
-fn local_text(rfc: &str, tz: chrono_tz::Tz) -> String {
+pub(crate) fn local_text(rfc: &str, tz: chrono_tz::Tz) -> String {
     match parse_rfc3339(rfc).and_then(|s| chrono::DateTime::from_timestamp(s, 0)) {
         Some(t) => t.with_timezone(&tz).format("%Y-%m-%dT%H:%M").to_string(),
         None => rfc.to_owned(),
@@ -116,7 +116,7 @@ fn local_text(rfc: &str, tz: chrono_tz::Tz) -> String {
 }
 
 /// A `datetime-local` value (or a date) in the programme's time zone as RFC 3339.
-fn rfc_of_local(s: &str, tz: chrono_tz::Tz) -> Option<String> {
+pub(crate) fn rfc_of_local(s: &str, tz: chrono_tz::Tz) -> Option<String> {
     let t = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M")
         .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S"))
         .or_else(|_| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map(|d| d.and_hms_opt(0, 0, 0).expect("midnight")))

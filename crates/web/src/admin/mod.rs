@@ -7,6 +7,7 @@ mod dashboard;
 mod members;
 mod programme;
 mod receipts;
+mod rewards;
 mod stores;
 mod team;
 
@@ -27,6 +28,7 @@ pub fn routes() -> Router<WebState> {
         .merge(stores::routes())
         .merge(team::routes())
         .merge(campaigns::routes())
+        .merge(rewards::routes())
         // An unknown console address is an HTML page too, not the API's JSON 404.
         .route("/admin/{*rest}", axum::routing::any(|| async { crate::WebError::not_found() }))
 }
@@ -57,6 +59,7 @@ const SCREENS: &[(&str, &str, &str, Perm)] = &[
     ("receipts", "/admin/receipts", "admin.nav.receipts", Perm::Receipts),
     ("programme", "/admin/programme", "admin.nav.programme", Perm::ProgrammeView),
     ("campaigns", "/admin/campaigns", "admin.nav.campaigns", Perm::OffersView),
+    ("rewards", "/admin/rewards", "admin.nav.rewards", Perm::OffersView),
     ("stores", "/admin/stores", "admin.nav.stores", Perm::Stores),
     ("staff", "/admin/staff", "admin.nav.staff", Perm::Staff),
 ];

@@ -5,4 +5,5 @@ mod campaigns;
 mod foundation;
 mod helpers;
 mod portal;
+mod rewards;
 mod till;
