@@ -3,6 +3,7 @@
 
 mod auth;
 mod campaigns;
+mod card;
 mod dashboard;
 mod members;
 mod programme;
@@ -29,6 +30,7 @@ pub fn routes() -> Router<WebState> {
         .merge(team::routes())
         .merge(campaigns::routes())
         .merge(rewards::routes())
+        .merge(card::routes())
         // An unknown console address is an HTML page too, not the API's JSON 404.
         .route("/admin/{*rest}", axum::routing::any(|| async { crate::WebError::not_found() }))
 }
@@ -60,6 +62,7 @@ const SCREENS: &[(&str, &str, &str, Perm)] = &[
     ("programme", "/admin/programme", "admin.nav.programme", Perm::ProgrammeView),
     ("campaigns", "/admin/campaigns", "admin.nav.campaigns", Perm::OffersView),
     ("rewards", "/admin/rewards", "admin.nav.rewards", Perm::OffersView),
+    ("card", "/admin/card", "admin.nav.card", Perm::OffersView),
     ("stores", "/admin/stores", "admin.nav.stores", Perm::Stores),
     ("staff", "/admin/staff", "admin.nav.staff", Perm::Staff),
 ];

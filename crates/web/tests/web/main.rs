@@ -2,6 +2,7 @@
 
 mod admin;
 mod campaigns;
+mod card;
 mod foundation;
 mod helpers;
 mod portal;
