@@ -232,11 +232,15 @@ async fn list(State(st): State<WebState>, ctx: Ctx, staff: Staff) -> WebResult<L
     staff.require(Perm::OffersView)?;
     let p = programme(&st, &staff).await?;
     let auth = staff.auth();
-    let rows = |v: Value| -> Vec<CampaignRow> {
-        v["campaigns"].as_array().map(|a| a.iter().filter_map(|c| row_of(c, ctx.t, &p)).collect()).unwrap_or_default()
+    // `archived: true` lists every campaign, the archived ones among them.
+    let all = svc::list(&st.app, &auth, true).await?;
+    let rows = |archived: bool| -> Vec<CampaignRow> {
+        all["campaigns"]
+            .as_array()
+            .map(|a| a.iter().filter(|c| c["archived"].as_bool() == Some(archived)).filter_map(|c| row_of(c, ctx.t, &p)).collect())
+            .unwrap_or_default()
     };
-    let active = rows(svc::list(&st.app, &auth, false).await?);
-    let archived = rows(svc::list(&st.app, &auth, true).await?);
+    let (active, archived) = (rows(false), rows(true));
     Ok(ListTpl {
         page: super::page(&ctx, &staff, "campaigns", "admin.campaigns.title"),
         sections: vec![
@@ -445,7 +449,7 @@ fn json_of(f: &Form, t: Tr, p: &Program) -> (Map<String, Value>, BTreeMap<String
     let target = json!({"categories": split_list(f.get("effect_categories"))});
     let value = f.get("effect_value");
     let percent = |errors: &mut BTreeMap<String, String>| -> Option<i64> {
-        match value.and_then(|v| super::programme::parse_percent(v)) {
+        match value.and_then(super::programme::parse_percent) {
             Some(n) => Some(n),
             None => {
                 errors.insert("effect_value".into(), t.m("admin.programme.percent").to_owned());
@@ -456,7 +460,7 @@ fn json_of(f: &Form, t: Tr, p: &Program) -> (Map<String, Value>, BTreeMap<String
     let effect = match f.get("effect").unwrap_or("advanced") {
         "discount_percent" => percent(&mut errors).map(|n| json!({"type": "discount_percent", "percent_bp": n, "target": target})),
         "cashback" => percent(&mut errors).map(|n| json!({"type": "cashback", "percent_bp": n, "target": target})),
-        "points_multiplier" => match value.and_then(|v| super::programme::parse_percent(v)) {
+        "points_multiplier" => match value.and_then(super::programme::parse_percent) {
             Some(n) => Some(json!({"type": "points_multiplier", "multiplier_bp": n.saturating_mul(100), "target": target})),
             None => {
                 errors.insert("effect_value".into(), t.m("admin.campaigns.multiplier_invalid").to_owned());

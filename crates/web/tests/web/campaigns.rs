@@ -92,8 +92,9 @@ both!(a_campaign_made_in_the_form_applies_at_the_till_until_archived, |app: Test
     assert_eq!(quote_discount(&app, &t, &store, None).await["discount_minor"], 0);
     assert_eq!(campaigns_of(&app, &t, true).await.len(), 1);
     let list = b.get("/admin/campaigns").await;
-    let archived = &list.body[list.body.find("campaigns-archived").expect("archived table")..];
-    assert!(archived.contains("Shoe week"));
+    let at = list.body.find("campaigns-archived").expect("archived table");
+    assert!(list.body[at..].contains("Shoe week"));
+    assert!(!list.body[..at].contains("Shoe week"), "an archived campaign listed as active");
     // The advanced box: a CEL condition and a description survive an edit of the form.
     let p = b
         .post(
@@ -111,6 +112,10 @@ both!(a_campaign_made_in_the_form_applies_at_the_till_until_archived, |app: Test
     let id = campaign_id(p.location.as_deref());
     let page = b.get(&format!("/admin/campaigns/{id}")).await;
     page.assert_contains("receipt.total_minor").assert_contains("fifty");
+    // The live one is listed as active only.
+    let list = b.get("/admin/campaigns").await;
+    let at = list.body.find("campaigns-archived").expect("archived table");
+    assert!(list.body[..at].contains("BONUS") && !list.body[at..].contains("BONUS"), "a live campaign listed as archived");
 });
 
 both!(a_bad_campaign_shows_the_errors_next_to_the_fields_and_writes_nothing, |app: TestApp| async move {

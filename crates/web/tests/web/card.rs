@@ -14,7 +14,7 @@ async fn design(app: &TestApp, t: &Tenant) -> Value {
     v
 }
 
-fn fields<'a>(bg: &'a str, rotate: bool) -> Vec<(&'a str, &'a str)> {
+fn fields(bg: &str, rotate: bool) -> Vec<(&str, &str)> {
     let mut f = vec![
         ("background_color", bg),
         ("foreground_color", "#ffffff"),
