@@ -1,6 +1,6 @@
 // Campaigns in the console: an owner makes a campaign with the form in the browser, and a
 // quote through the POS API then shows it applied; screenshots of the campaigns list and
-// the campaign form.
+// the campaign form (and of the rewards and card design screens).
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -76,6 +76,26 @@ test("an owner creates a campaign in the browser and the till applies it", async
     assert.match(await row.innerText(), /15/);
     assert.equal(await page.getByTestId("campaigns-archived").count(), 0);
     await shot(page, "admin-campaigns");
+
+    // The neighbouring screens open from the menu too.
+    await page.click("nav.mainnav >> text=Rewards");
+    await page.waitForURL("**/admin/rewards");
+    await page.getByTestId("new-reward").click();
+    await page.fill("#name", "Canvas bag");
+    await page.fill("#code", "BAG");
+    await page.fill("#points_price", "300");
+    await page.fill("#stock", "20");
+    await page.getByTestId("save-reward").click();
+    await page.waitForURL("**/admin/rewards");
+    assert.match(await page.getByTestId("rewards").innerText(), /Canvas bag/);
+    await shot(page, "admin-rewards");
+    await page.click("nav.mainnav >> text=Card");
+    await page.waitForURL("**/admin/card");
+    await page.fill("#background_color", "#7a1f3d");
+    await page.getByTestId("save-card").click();
+    await page.waitForSelector(".notice");
+    assert.match(await page.getByTestId("card-preview").getAttribute("style"), /#7a1f3d/);
+    await shot(page, "admin-card");
   } finally {
     await b.close();
   }
