@@ -47,4 +47,22 @@
   }
   document.addEventListener("DOMContentLoaded", function () { drawCharts(document); });
   document.addEventListener("htmx:afterSwap", function (ev) { drawCharts(ev.target); });
+
+  // <input type="file" data-file-into="#id" [data-as="base64"]>: put the chosen file into
+  // a form field (a CSV as text, an image as base64), so that the form posts it as an
+  // ordinary field with its CSRF token.
+  document.addEventListener("change", function (ev) {
+    var input = ev.target;
+    if (!(input instanceof HTMLInputElement) || !input.dataset.fileInto || !input.files || !input.files[0]) return;
+    var into = document.querySelector(input.dataset.fileInto);
+    if (!into) return;
+    var r = new FileReader();
+    if (input.dataset.as === "base64") {
+      r.onload = function () { into.value = String(r.result).replace(/^data:[^,]*,/, ""); };
+      r.readAsDataURL(input.files[0]);
+    } else {
+      r.onload = function () { into.value = String(r.result); };
+      r.readAsText(input.files[0]);
+    }
+  });
 })();

@@ -6,10 +6,10 @@
 //!
 //! | role | acts with API role | may do in the console |
 //! |---|---|---|
-//! | owner | `admin` | everything: staff accounts, stores and till keys, the programme, members and adjustments, receipts with refund and void, the dashboard |
-//! | marketer | `admin` | the programme, members (unmasked) and adjustments, receipts (read), the dashboard |
+//! | owner | `admin` | everything: staff accounts, stores and till keys, the programme, campaigns and coupons, rewards, the card design, members and adjustments, receipts with refund and void, the dashboard |
+//! | marketer | `admin` | the programme, campaigns and coupons, rewards, the card design, members (unmasked) and adjustments, receipts (read), the dashboard |
 //! | cashier | `pos`, bound to the receipt's store | members (masked, as a till sees them), receipts with refund and void |
-//! | analyst | `analyst` | read-only: the dashboard and its CSV, the programme, members (unmasked), receipts |
+//! | analyst | `analyst` | read-only: the dashboard and its CSV, the programme, campaigns, coupons, rewards, the card design, members (unmasked), receipts |
 //!
 //! A page checks [`Perm`] with [`Staff::require`]; the service it then calls gets an
 //! [`Auth`] of the role's API permissions ([`Staff::auth`]), so the services' own checks
@@ -57,6 +57,10 @@ pub enum Perm {
     Receipts,
     /// Refund and void receipts.
     Refund,
+    /// Read campaigns, coupons, the rewards catalogue and its redemptions, the card design.
+    OffersView,
+    /// Change them: campaigns, coupons, rewards, fulfil and cancel redemptions, the card design.
+    OffersEdit,
 }
 
 impl StaffRole {
@@ -88,9 +92,11 @@ impl StaffRole {
         use Perm::*;
         match self {
             StaffRole::Owner => true,
-            StaffRole::Marketer => matches!(p, Dashboard | ProgrammeView | ProgrammeEdit | Members | Adjust | Receipts),
+            StaffRole::Marketer => {
+                matches!(p, Dashboard | ProgrammeView | ProgrammeEdit | Members | Adjust | Receipts | OffersView | OffersEdit)
+            }
             StaffRole::Cashier => matches!(p, Members | Receipts | Refund),
-            StaffRole::Analyst => matches!(p, Dashboard | ProgrammeView | Members | Receipts),
+            StaffRole::Analyst => matches!(p, Dashboard | ProgrammeView | Members | Receipts | OffersView),
         }
     }
 

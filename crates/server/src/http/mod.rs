@@ -9,6 +9,8 @@ pub mod openapi;
 mod pos;
 pub mod public;
 mod rewards;
+/// The rewards API's reading of a reward body, shared with the admin console's form.
+pub use rewards::reward_spec;
 mod wallet;
 
 use crate::error::{ApiError, REQUEST_ID};

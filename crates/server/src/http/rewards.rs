@@ -21,9 +21,9 @@ fn code_ok(s: &str) -> bool {
     s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
 }
 
-/// Read a reward's fields. Fields left out take their defaults (a PUT replaces the whole
+/// Read a reward's fields (also the admin console's form, through `http::reward_spec`). Fields left out take their defaults (a PUT replaces the whole
 /// reward); read-only fields a GET returns are ignored.
-fn reward_spec(body: &Map<String, Value>) -> Result<RewardSpec, ApiError> {
+pub fn reward_spec(body: &Map<String, Value>) -> Result<RewardSpec, ApiError> {
     let mut o = Obj::new(body, "");
     let code = o.req_str("code", 64);
     if let Some(c) = &code

@@ -2,10 +2,13 @@
 //! `templates/admin/` and its texts in `i18n/admin.*.txt`.
 
 mod auth;
+mod campaigns;
+mod card;
 mod dashboard;
 mod members;
 mod programme;
 mod receipts;
+mod rewards;
 mod stores;
 mod team;
 
@@ -25,6 +28,9 @@ pub fn routes() -> Router<WebState> {
         .merge(programme::routes())
         .merge(stores::routes())
         .merge(team::routes())
+        .merge(campaigns::routes())
+        .merge(rewards::routes())
+        .merge(card::routes())
         // An unknown console address is an HTML page too, not the API's JSON 404.
         .route("/admin/{*rest}", axum::routing::any(|| async { crate::WebError::not_found() }))
 }
@@ -54,6 +60,9 @@ const SCREENS: &[(&str, &str, &str, Perm)] = &[
     ("members", "/admin/members", "admin.nav.members", Perm::Members),
     ("receipts", "/admin/receipts", "admin.nav.receipts", Perm::Receipts),
     ("programme", "/admin/programme", "admin.nav.programme", Perm::ProgrammeView),
+    ("campaigns", "/admin/campaigns", "admin.nav.campaigns", Perm::OffersView),
+    ("rewards", "/admin/rewards", "admin.nav.rewards", Perm::OffersView),
+    ("card", "/admin/card", "admin.nav.card", Perm::OffersView),
     ("stores", "/admin/stores", "admin.nav.stores", Perm::Stores),
     ("staff", "/admin/staff", "admin.nav.staff", Perm::Staff),
 ];

@@ -83,7 +83,7 @@ pub fn parse_money(s: &str, currency: &str) -> Option<i64> {
 }
 
 /// A typed percentage with at most two decimals in basis points.
-fn parse_percent(s: &str) -> Option<i64> {
+pub(crate) fn parse_percent(s: &str) -> Option<i64> {
     let s = s.trim().trim_end_matches('%').trim().replace(',', ".");
     let (whole, frac) = s.split_once('.').unwrap_or((&s, ""));
     if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 2 {
