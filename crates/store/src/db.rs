@@ -80,11 +80,24 @@ impl std::fmt::Debug for Db {
 }
 
 /// A write transaction. Dropping it without [`Tx::commit`] rolls back.
+///
+/// A transaction may *defer* appends that nothing in it reads back (ledger entries, job
+/// upserts): they are kept here and written with one multi-row statement per table just
+/// before the commit ([`Tx::flush`]). The group commit turns this on for its batches, so
+/// a batch's entries cost one statement, not one per entry.
 pub struct Tx {
     pub inner: Transaction<'static, Any>,
     backend: Backend,
     _guard: Option<OwnedMutexGuard<()>>,
+    pub(crate) defer: bool,
+    pub(crate) entries: Vec<(String, crate::ledger::Entry)>,
+    /// (tenant, kind, key) → the earliest run_at asked for.
+    pub(crate) jobs: Vec<(String, String, String, i64)>,
 }
+
+/// How far a transaction's deferred appends had got (see [`Tx::mark`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Mark(usize, usize);
 
 impl Tx {
     pub fn backend(&self) -> Backend {
@@ -104,7 +117,33 @@ impl Tx {
         &mut self.inner
     }
 
-    pub async fn commit(self) -> Result<()> {
+    /// Defer appends from now on (see the type's documentation).
+    pub fn defer_appends(&mut self) {
+        self.defer = true;
+    }
+
+    /// Where the deferred appends stand, to drop the later ones with [`Tx::rollback_to`]
+    /// when a savepoint is rolled back.
+    pub fn mark(&self) -> Mark {
+        Mark(self.entries.len(), self.jobs.len())
+    }
+
+    /// Forget the deferred appends made after `m`.
+    pub fn rollback_to(&mut self, m: Mark) {
+        self.entries.truncate(m.0);
+        self.jobs.truncate(m.1);
+    }
+
+    /// Write the deferred appends.
+    pub async fn flush(&mut self) -> Result<()> {
+        let entries = std::mem::take(&mut self.entries);
+        crate::ledger::insert_entries(&mut self.inner, &entries).await?;
+        let jobs = std::mem::take(&mut self.jobs);
+        crate::jobs::enqueue_many(&mut self.inner, &jobs).await
+    }
+
+    pub async fn commit(mut self) -> Result<()> {
+        self.flush().await?;
         self.inner.commit().await?;
         Ok(())
     }
@@ -176,11 +215,11 @@ impl Db {
             Some(lock) => {
                 let guard = lock.clone().lock_owned().await;
                 let inner = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-                Ok(Tx { inner, backend: self.backend, _guard: Some(guard) })
+                Ok(Tx { inner, backend: self.backend, _guard: Some(guard), defer: false, entries: Vec::new(), jobs: Vec::new() })
             }
             None => {
                 let inner = self.pool.begin().await?;
-                Ok(Tx { inner, backend: self.backend, _guard: None })
+                Ok(Tx { inner, backend: self.backend, _guard: None, defer: false, entries: Vec::new(), jobs: Vec::new() })
             }
         }
     }
@@ -188,7 +227,7 @@ impl Db {
     /// Begin a transaction that only reads (a consistent snapshot on both backends).
     pub async fn begin_read(&self) -> Result<Tx> {
         let inner = self.pool.begin().await?;
-        Ok(Tx { inner, backend: self.backend, _guard: None })
+        Ok(Tx { inner, backend: self.backend, _guard: None, defer: false, entries: Vec::new(), jobs: Vec::new() })
     }
 
     pub async fn close(&self) {

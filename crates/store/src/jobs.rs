@@ -33,6 +33,47 @@ pub async fn enqueue(c: &mut Conn, tenant: &str, kind: &str, key: &str, run_at: 
     .await
 }
 
+/// [`enqueue`] within `tx`: at once, or at the commit when the transaction defers appends.
+pub async fn enqueue_in(tx: &mut crate::Tx, tenant: &str, kind: &str, key: &str, run_at: i64) -> Result<()> {
+    if tx.defer {
+        tx.jobs.push((tenant.to_owned(), kind.to_owned(), key.to_owned(), run_at));
+        Ok(())
+    } else {
+        enqueue(tx.conn(), tenant, kind, key, run_at).await
+    }
+}
+
+/// [`enqueue`] many jobs with multi-row statements; a job asked for twice is queued once,
+/// at the earlier time.
+pub async fn enqueue_many(c: &mut Conn, jobs: &[(String, String, String, i64)]) -> Result<()> {
+    let mut earliest: std::collections::BTreeMap<(&str, &str, &str), i64> = std::collections::BTreeMap::new();
+    for (tenant, kind, key, run_at) in jobs {
+        let at = earliest.entry((tenant.as_str(), kind.as_str(), key.as_str())).or_insert(*run_at);
+        *at = (*at).min(*run_at);
+    }
+    let rows: Vec<_> = earliest.into_iter().collect();
+    for chunk in rows.chunks(500) {
+        let mut sql = String::from("INSERT INTO jobs (tenant_id, kind, job_key, run_at, locked_until, attempts, last_error) VALUES ");
+        for i in 0..chunk.len() {
+            let b = i * 4;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("(${}, ${}, ${}, ${}, 0, 0, NULL)", b + 1, b + 2, b + 3, b + 4));
+        }
+        sql.push_str(
+            " ON CONFLICT (tenant_id, kind, job_key) DO UPDATE SET locked_until = 0, \
+             run_at = CASE WHEN excluded.run_at < jobs.run_at THEN excluded.run_at ELSE jobs.run_at END",
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for ((tenant, kind, key), run_at) in chunk {
+            q = q.bind(*tenant).bind(*kind).bind(*key).bind(*run_at);
+        }
+        q.execute(&mut *c).await?;
+    }
+    Ok(())
+}
+
 /// Queue a periodic job unless it is already queued (its own schedule stands).
 pub async fn ensure_periodic(c: &mut Conn, tenant: &str, kind: &str, key: &str, run_at: i64) -> Result<()> {
     insert(c, tenant, kind, key, run_at, "DO NOTHING").await

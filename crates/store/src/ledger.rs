@@ -368,6 +368,51 @@ pub async fn insert_entry(c: &mut Conn, tenant: &str, e: &Entry) -> Result<()> {
     Ok(())
 }
 
+/// Append an entry: at once, or at the commit when the transaction defers appends.
+pub async fn post_entry(tx: &mut crate::Tx, tenant: &str, e: Entry) -> Result<()> {
+    if tx.defer {
+        tx.entries.push((tenant.to_owned(), e));
+        Ok(())
+    } else {
+        insert_entry(tx.conn(), tenant, &e).await
+    }
+}
+
+/// Insert entries with multi-row statements (at most 500 rows each).
+pub async fn insert_entries(c: &mut Conn, entries: &[(String, Entry)]) -> Result<()> {
+    for chunk in entries.chunks(500) {
+        let mut sql = String::from(
+            "INSERT INTO ledger_entries (tenant_id, member_id, seq, id, kind, points, created_at, occurred_at, receipt_id, reason, ref_id) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let b = i * 11;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            sql.push_str(&(1..=11).map(|k| format!("${}", b + k)).collect::<Vec<_>>().join(", "));
+            sql.push(')');
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (tenant, e) in chunk {
+            q = q
+                .bind(tenant)
+                .bind(&e.member_id)
+                .bind(e.seq)
+                .bind(&e.id)
+                .bind(&e.kind)
+                .bind(e.points)
+                .bind(e.created_at)
+                .bind(e.occurred_at)
+                .bind(&e.receipt_id)
+                .bind(&e.reason)
+                .bind(&e.ref_id);
+        }
+        q.execute(&mut *c).await?;
+    }
+    Ok(())
+}
+
 /// Newest first, strictly before `before_seq` when given.
 pub async fn entries(c: &mut Conn, tenant: &str, member: &str, before_seq: Option<i64>, limit: i64) -> Result<Vec<Entry>> {
     let rows = sqlx::query(

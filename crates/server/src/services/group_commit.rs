@@ -161,6 +161,9 @@ async fn run_batch(db: &Db, batch: &mut Vec<Job>) {
             return;
         }
     };
+    // Ledger entries and job upserts of the whole batch go in one statement each, at the
+    // commit.
+    tx.defer_appends();
     let mut done: Vec<(oneshot::Sender<Fallible<Value>>, Fallible<Value>)> = Vec::with_capacity(batch.len());
     let mut failed: Option<String> = None;
     let total = batch.len();
@@ -174,6 +177,7 @@ async fn run_batch(db: &Db, batch: &mut Vec<Job>) {
             let _ = job.reply.send(Err(broken(why)));
             continue;
         }
+        let mark = tx.mark();
         let out = match AssertUnwindSafe((job.work)(&mut tx)).catch_unwind().await {
             Ok(out) => out,
             Err(_) => {
@@ -189,7 +193,10 @@ async fn run_batch(db: &Db, batch: &mut Vec<Job>) {
             let step = match (&out, last) {
                 (Ok(_), false) => exec(&mut tx, "RELEASE SAVEPOINT kopilka_g; SAVEPOINT kopilka_g").await,
                 (Ok(_), true) => Ok(()),
-                (Err(_), _) => exec(&mut tx, "ROLLBACK TO SAVEPOINT kopilka_g").await,
+                (Err(_), _) => {
+                    tx.rollback_to(mark);
+                    exec(&mut tx, "ROLLBACK TO SAVEPOINT kopilka_g").await
+                }
             };
             if let Err(e) = step {
                 failed = Some(e.to_string());

@@ -106,10 +106,10 @@ impl<'p> Book<'p> {
     /// Append a member-visible entry in posting order.
     pub async fn entry(&mut self, tx: &mut Tx, kind: &str, points: i64, occurred_at: i64, r: EntryRef) -> Fallible<()> {
         let seq = self.balance.next_seq();
-        ledger::insert_entry(
-            tx.conn(),
+        ledger::post_entry(
+            tx,
             &self.tenant,
-            &Entry {
+            Entry {
                 member_id: self.balance.member_id.clone(),
                 seq,
                 id: new_id(),

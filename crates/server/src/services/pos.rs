@@ -761,7 +761,7 @@ async fn attempt(state: &AppState, tx: &mut kopilka_store::Tx, auth: &Auth, req:
                     }
                     receipt.earn_lot_id = earn(tx, &mut b, req, &pk, calc.points_earned, &outcome, occurred_at).await?;
                     let saved = b.save(tx).await?;
-                    jobs::enqueue(tx.conn(), tenant, "tier", &saved.member_id, now).await?;
+                    jobs::enqueue_in(tx, tenant, "tier", &saved.member_id, now).await?;
                     balance_json(&saved)
                 }
                 None => Value::Null,
@@ -880,7 +880,7 @@ async fn commit_hold(tx: &mut kopilka_store::Tx, auth: &Auth, req: &PosRequest, 
             receipt.earn_lot_id = earn(tx, &mut b, req, &receipt.id, receipt.points_earned, &outcome, receipt.occurred_at).await?;
             ans["points_pending"] = Value::from(outcome.points_pending);
             let saved = b.save(tx).await?;
-            jobs::enqueue(tx.conn(), tenant, "tier", &saved.member_id, now).await?;
+            jobs::enqueue_in(tx, tenant, "tier", &saved.member_id, now).await?;
             balance_json(&saved)
         }
         None => Value::Null,
@@ -1055,7 +1055,7 @@ async fn void(mut tx: kopilka_store::Tx, tenant: &str, mut receipt: Receipt, pro
             assert_eq!(back, receipt.points_redeemed, "void returns every redeemed point");
         }
         let saved = b.save(&mut tx).await?;
-        jobs::enqueue(tx.conn(), tenant, "tier", &saved.member_id, now).await?;
+        jobs::enqueue_in(&mut tx, tenant, "tier", &saved.member_id, now).await?;
         out["balance"] = balance_json(&saved);
     } else {
         out["balance"] = Value::Null;

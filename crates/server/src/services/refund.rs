@@ -295,7 +295,7 @@ async fn attempt(state: &AppState, tx: &mut kopilka_store::Tx, auth: &Auth, req:
             b.entry(tx, "reverse_earn", -reversed_entry, occurred_at, r()).await?;
         }
         let saved = b.save(tx).await?;
-        jobs::enqueue(tx.conn(), tenant, "tier", &saved.member_id, now).await?;
+        jobs::enqueue_in(tx, tenant, "tier", &saved.member_id, now).await?;
         balance = balance_json(&saved);
     }
 
