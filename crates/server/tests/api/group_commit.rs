@@ -37,6 +37,20 @@ fn work(app: Arc<TestApp>, key: String, fail: Option<&'static str>) -> Work {
             .execute(tx.conn())
             .await
             .map_err(|e| Failure::Store(e.into()))?;
+            // A deferred append (written at the commit) must go with its request's savepoint.
+            let entry = kopilka_store::ledger::Entry {
+                member_id: "gc-member".into(),
+                seq: key[2..].parse().unwrap(),
+                id: key.clone(),
+                kind: "adjust".into(),
+                points: 1,
+                created_at: 0,
+                occurred_at: 0,
+                receipt_id: None,
+                reason: None,
+                ref_id: None,
+            };
+            kopilka_store::ledger::post_entry(tx, "gc", entry).await.map_err(Failure::Store)?;
             match fail {
                 Some("rule") => return Err(Failure::Api(ApiError::rule("insufficient_points", "not enough points"))),
                 Some("unique") => {
@@ -123,6 +137,11 @@ both!(a_failing_request_does_not_fail_its_batch, |app: TestApp| async move {
     for (key, fail) in &plan {
         assert_eq!(committed(&app, key).await, i64::from(fail.is_none()), "{key}");
     }
+    let mut c = app.state.db.pool().acquire().await.unwrap();
+    let ids: Vec<(String,)> =
+        sqlx::query_as("SELECT id FROM ledger_entries WHERE tenant_id = 'gc' ORDER BY id").fetch_all(&mut *c).await.unwrap();
+    let want: Vec<(String,)> = plan.iter().filter(|(_, f)| f.is_none()).map(|(k, _)| (k.clone(),)).collect();
+    assert_eq!(ids, want, "the failed requests' deferred entries were dropped, the others written once");
 });
 
 /// A receipt of one line for `member`, spending `redeem` points.
