@@ -16,3 +16,12 @@ both!(language_switch_back_refuses_control_characters, |app: TestApp| async move
     p.assert_status(303);
     assert_eq!(p.location.as_deref(), Some("/admin"));
 });
+
+// An adjustment of a member id with a NUL character (from the path) reached PostgreSQL,
+// which refuses NUL in text: a 500 instead of "not found".
+both!(adjusting_a_member_id_with_nul_is_not_found, |app: TestApp| async move {
+    let t = app.tenant("Shop").await;
+    let mut b = app.logged_in(&t, "owner@example.com", "owner").await;
+    b.get("/admin/members").await;
+    b.post("/admin/members/%00/adjust", &[("points", "5"), ("reason", "test")]).await.assert_status(404);
+});
