@@ -115,6 +115,9 @@ pub struct Staff {
     pub user: StaffUser,
     pub role: StaffRole,
     pub session_id: String,
+    /// The session was started by a one-time login link (which may set a new password
+    /// without the forgotten one).
+    pub via_link: bool,
 }
 
 impl Staff {
@@ -181,7 +184,8 @@ impl FromRequestParts<WebState> for Staff {
         match (user, tenant) {
             (Some(user), Some(tenant)) if user.disabled_at.is_none() => {
                 let Some(role) = StaffRole::parse(&user.role) else { return Err(missing()) };
-                Ok(Staff { tenant, user, role, session_id: s.id })
+                let via_link = serde_json::from_str::<serde_json::Value>(&s.data).is_ok_and(|d| d["link"] == true);
+                Ok(Staff { tenant, user, role, session_id: s.id, via_link })
             }
             _ => Err(missing()),
         }

@@ -25,3 +25,26 @@ both!(adjusting_a_member_id_with_nul_is_not_found, |app: TestApp| async move {
     b.get("/admin/members").await;
     b.post("/admin/members/%00/adjust", &[("points", "5"), ("reason", "test")]).await.assert_status(404);
 });
+
+// docs/web.md: `kopilka staff login-link` gives an existing account a new link for a
+// forgotten password. The link logged the person in, but the password page then asked
+// for the current password, which they had forgotten: no way to set a new one.
+both!(a_login_link_lets_a_person_who_forgot_the_password_set_a_new_one, |app: TestApp| async move {
+    let t = app.tenant("Shop").await;
+    let id = app.staff(&t, "owner@shop.test", "owner", "the forgotten one").await;
+    let url = kopilka_web::staff::create_login_link(&app.state.db, &app.url, &t.id, &id).await.unwrap();
+    let path = url.strip_prefix(&app.url).unwrap().to_owned();
+    let mut b = app.browser();
+    b.get(&path).await.assert_status(200);
+    let p = b.post(&path, &[]).await;
+    p.assert_status(303);
+    assert_eq!(p.location.as_deref(), Some("/admin/password"));
+    b.get("/admin/password").await.assert_status(200);
+    let p = b.post("/admin/password", &[("password", "a brand new password"), ("password2", "a brand new password")]).await;
+    p.assert_status(303);
+    let mut other = app.browser();
+    other.login("owner@shop.test", "a brand new password").await;
+    // A session from the password form (not the link) needs the current password again.
+    other.get("/admin/password").await.assert_status(200);
+    other.post("/admin/password", &[("password", "yet another password"), ("password2", "yet another password")]).await.assert_status(422);
+});
