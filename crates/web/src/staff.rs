@@ -282,6 +282,13 @@ pub fn client_ip(st: &WebState, parts_headers: &axum::http::HeaderMap, peer: Opt
     peer.map(|p| p.to_string()).unwrap_or_else(|| "unknown".into())
 }
 
+/// Count a password attempt against the account of this (normalised) email; false when
+/// its window is full.
+pub fn allow_account_attempt(st: &WebState, email: &str) -> bool {
+    let key = format!("web-login-account:{}", kopilka_server::input::sha256_hex(email));
+    st.app.limiter.allow(&key, st.cfg.login_per_account, st.cfg.login_window_s, now_s())
+}
+
 /// Log in with email and password (and the programme's slug when the email has accounts
 /// in several). Every attempt counts against the address's and the account's limits.
 pub async fn login(st: &WebState, ip: &str, email: &str, password: &str, programme: Option<&str>) -> Result<LoginOutcome, ApiError> {
@@ -289,13 +296,7 @@ pub async fn login(st: &WebState, ip: &str, email: &str, password: &str, program
     let now = now_s();
     let cfg = &st.cfg;
     let by_ip = st.app.limiter.allow(&format!("web-login-ip:{ip}"), cfg.login_per_ip, cfg.login_window_s, now);
-    let by_account = by_ip
-        && st.app.limiter.allow(
-            &format!("web-login-account:{}", kopilka_server::input::sha256_hex(&email)),
-            cfg.login_per_account,
-            cfg.login_window_s,
-            now,
-        );
+    let by_account = by_ip && allow_account_attempt(st, &email);
     if !by_ip || !by_account {
         return Ok(LoginOutcome::Limited);
     }

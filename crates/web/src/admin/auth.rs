@@ -140,6 +140,11 @@ async fn password_submit(State(st): State<WebState>, ctx: Ctx, staff: Staff, f: 
     let first = staff.user.password_hash.is_none() || staff.via_link;
     // Changing a password needs the current one; setting the first one, or a new one in
     // a session a login link started (a forgotten password), does not.
+    // Each check of the current password counts against the account's login limit.
+    if !first && !staff::allow_account_attempt(&st, &staff.user.email) {
+        let page = super::page(&ctx, &staff, "", "admin.password.title");
+        return Ok((StatusCode::TOO_MANY_REQUESTS, PasswordTpl { page, first, error: Some("admin.login.limited") }).into_response());
+    }
     let current_ok = first || staff::verify_password(f.raw("current"), staff.user.password_hash.as_deref()).await;
     let new = f.raw("password");
     let error = if !current_ok {

@@ -48,3 +48,33 @@ both!(a_login_link_lets_a_person_who_forgot_the_password_set_a_new_one, |app: Te
     other.get("/admin/password").await.assert_status(200);
     other.post("/admin/password", &[("password", "yet another password"), ("password2", "yet another password")]).await.assert_status(422);
 });
+
+// The password form checks the current password with no limit: a borrowed or stolen
+// session could guess the account's password there without end, past the login's
+// "10 attempts per account per 15 minutes" (docs/web.md).
+both!(current_password_guesses_count_against_the_account_limit, |b0: TestApp| async move {
+    let app = TestApp::with(b0.backend, |c| c.login_per_account = 3).await;
+    let t = app.tenant("Shop").await;
+    let mut b = app.logged_in(&t, "owner@shop.test", "owner").await;
+    b.get("/admin/password").await.assert_status(200);
+    for _ in 0..2 {
+        b.post("/admin/password", &[("current", "a guess"), ("password", "a brand new password"), ("password2", "a brand new password")])
+            .await
+            .assert_status(422);
+    }
+    // The login counted once: the window is full now, even for the right password.
+    let p = b
+        .post(
+            "/admin/password",
+            &[("current", "a good password"), ("password", "a brand new password"), ("password2", "a brand new password")],
+        )
+        .await;
+    p.assert_status(429);
+    // Nothing changed: the old password still logs in once the window has room.
+    let (_, hash) = {
+        let mut c = app.state.db.pool().acquire().await.unwrap();
+        let u = kopilka_store::web::staff_by_email_any_tenant(&mut c, "owner@shop.test", 1).await.unwrap().remove(0);
+        (u.id, u.password_hash.unwrap())
+    };
+    assert!(kopilka_web::staff::verify_password("a good password", Some(&hash)).await);
+});
