@@ -58,6 +58,9 @@ pub async fn balance(c: &mut Conn, tenant: &str, member: &str) -> Result<Option<
 /// Read the balance row and lock it until the transaction ends. Every change to a
 /// member's points starts here; two members are always locked in id order.
 pub async fn lock_balance(tx: &mut Tx, tenant: &str, member: &str) -> Result<Option<Balance>> {
+    if crate::has_nul(&[member]) {
+        return Ok(None);
+    }
     let sql = format!("SELECT {BAL_COLS} FROM balances WHERE tenant_id = $1 AND member_id = $2{}", tx.for_update());
     let r = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant).bind(member).fetch_optional(tx.conn()).await?;
     r.as_ref().map(bal_row).transpose()

@@ -261,9 +261,11 @@ async fn switch_lang(State(st): State<WebState>, form::Form(f): form::Form) -> R
     resp
 }
 
-/// A path on this site (no scheme, no host, no `//`), safe to redirect to.
+/// A path on this site (no scheme, no host, no `//`), safe to redirect to. No control
+/// characters: browsers drop tabs and newlines from URLs (`/<TAB>/host` is `//host`), and
+/// the others cannot be in a Location header.
 pub fn local_path(p: &str) -> bool {
-    p.starts_with('/') && !p.starts_with("//") && !p.starts_with("/\\") && !p.contains(['\r', '\n'])
+    p.starts_with('/') && !p.starts_with("//") && !p.starts_with("/\\") && !p.chars().any(char::is_control)
 }
 
 /// A `303 See Other` to `to` with extra `Set-Cookie` headers.

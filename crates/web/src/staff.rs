@@ -115,6 +115,9 @@ pub struct Staff {
     pub user: StaffUser,
     pub role: StaffRole,
     pub session_id: String,
+    /// The session was started by a one-time login link (which may set a new password
+    /// without the forgotten one).
+    pub via_link: bool,
 }
 
 impl Staff {
@@ -181,7 +184,8 @@ impl FromRequestParts<WebState> for Staff {
         match (user, tenant) {
             (Some(user), Some(tenant)) if user.disabled_at.is_none() => {
                 let Some(role) = StaffRole::parse(&user.role) else { return Err(missing()) };
-                Ok(Staff { tenant, user, role, session_id: s.id })
+                let via_link = serde_json::from_str::<serde_json::Value>(&s.data).is_ok_and(|d| d["link"] == true);
+                Ok(Staff { tenant, user, role, session_id: s.id, via_link })
             }
             _ => Err(missing()),
         }
@@ -278,6 +282,13 @@ pub fn client_ip(st: &WebState, parts_headers: &axum::http::HeaderMap, peer: Opt
     peer.map(|p| p.to_string()).unwrap_or_else(|| "unknown".into())
 }
 
+/// Count a password attempt against the account of this (normalised) email; false when
+/// its window is full.
+pub fn allow_account_attempt(st: &WebState, email: &str) -> bool {
+    let key = format!("web-login-account:{}", kopilka_server::input::sha256_hex(email));
+    st.app.limiter.allow(&key, st.cfg.login_per_account, st.cfg.login_window_s, now_s())
+}
+
 /// Log in with email and password (and the programme's slug when the email has accounts
 /// in several). Every attempt counts against the address's and the account's limits.
 pub async fn login(st: &WebState, ip: &str, email: &str, password: &str, programme: Option<&str>) -> Result<LoginOutcome, ApiError> {
@@ -285,13 +296,7 @@ pub async fn login(st: &WebState, ip: &str, email: &str, password: &str, program
     let now = now_s();
     let cfg = &st.cfg;
     let by_ip = st.app.limiter.allow(&format!("web-login-ip:{ip}"), cfg.login_per_ip, cfg.login_window_s, now);
-    let by_account = by_ip
-        && st.app.limiter.allow(
-            &format!("web-login-account:{}", kopilka_server::input::sha256_hex(&email)),
-            cfg.login_per_account,
-            cfg.login_window_s,
-            now,
-        );
+    let by_account = by_ip && allow_account_attempt(st, &email);
     if !by_ip || !by_account {
         return Ok(LoginOutcome::Limited);
     }

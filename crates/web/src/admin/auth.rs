@@ -57,11 +57,12 @@ async fn login_page(State(st): State<WebState>, ctx: Ctx, headers: HeaderMap) ->
 }
 
 /// Start a staff session for `user` and go to their first page (or to the password page
-/// when they have none yet). The CSRF cookie is replaced with the session.
-async fn log_in(st: &WebState, user: &kopilka_store::web::StaffUser) -> WebResult<Response> {
-    let (_, cookie) = session::start(st, &STAFF, &user.tenant_id, &user.id, &serde_json::json!({})).await?;
+/// when they have none yet, or came by a login link). The CSRF cookie is replaced with
+/// the session.
+async fn log_in(st: &WebState, user: &kopilka_store::web::StaffUser, via_link: bool) -> WebResult<Response> {
+    let (_, cookie) = session::start(st, &STAFF, &user.tenant_id, &user.id, &serde_json::json!({"link": via_link})).await?;
     let (_, csrf_cookie) = csrf::rotate(st);
-    let to = if user.password_hash.is_none() {
+    let to = if user.password_hash.is_none() || via_link {
         "/admin/password"
     } else {
         staff::StaffRole::parse(&user.role).map(|r| r.home()).unwrap_or("/admin")
@@ -81,7 +82,7 @@ async fn login_submit(
     let ip = staff::client_ip(&st, &headers, Some(peer.ip()));
     let outcome = staff::login(&st, &ip, &email, f.raw("password"), Some(&programme)).await?;
     let (status, error, ask_programme) = match outcome {
-        LoginOutcome::Ok(user) => return log_in(&st, &user).await,
+        LoginOutcome::Ok(user) => return log_in(&st, &user, false).await,
         LoginOutcome::Wrong => (StatusCode::UNPROCESSABLE_ENTITY, "admin.login.wrong", !programme.is_empty()),
         LoginOutcome::Limited => (StatusCode::TOO_MANY_REQUESTS, "admin.login.limited", !programme.is_empty()),
         LoginOutcome::Ambiguous => (StatusCode::UNPROCESSABLE_ENTITY, "admin.login.which_programme", true),
@@ -108,7 +109,7 @@ async fn link_page(ctx: Ctx, Path(token): Path<String>) -> LinkTpl {
 
 async fn link_submit(State(st): State<WebState>, ctx: Ctx, Path(token): Path<String>) -> WebResult<Response> {
     match staff::use_login_link(&st, &token).await? {
-        Some(user) => log_in(&st, &user).await,
+        Some(user) => log_in(&st, &user, true).await,
         None => {
             let page = Page::new(&ctx, "admin", ctx.t.m("admin.link.title"));
             Ok((StatusCode::UNPROCESSABLE_ENTITY, LinkTpl { page, token, error: Some("admin.link.used") }).into_response())
@@ -132,13 +133,18 @@ struct PasswordTpl {
 
 async fn password_page(ctx: Ctx, staff: Staff) -> PasswordTpl {
     let page = super::page(&ctx, &staff, "", "admin.password.title");
-    PasswordTpl { page, first: staff.user.password_hash.is_none(), error: None }
+    PasswordTpl { page, first: staff.user.password_hash.is_none() || staff.via_link, error: None }
 }
 
 async fn password_submit(State(st): State<WebState>, ctx: Ctx, staff: Staff, f: Form) -> WebResult<Response> {
-    let first = staff.user.password_hash.is_none();
-    // Changing a password needs the current one; setting the first one (after a login
-    // link) does not.
+    let first = staff.user.password_hash.is_none() || staff.via_link;
+    // Changing a password needs the current one; setting the first one, or a new one in
+    // a session a login link started (a forgotten password), does not.
+    // Each check of the current password counts against the account's login limit.
+    if !first && !staff::allow_account_attempt(&st, &staff.user.email) {
+        let page = super::page(&ctx, &staff, "", "admin.password.title");
+        return Ok((StatusCode::TOO_MANY_REQUESTS, PasswordTpl { page, first, error: Some("admin.login.limited") }).into_response());
+    }
     let current_ok = first || staff::verify_password(f.raw("current"), staff.user.password_hash.as_deref()).await;
     let new = f.raw("password");
     let error = if !current_ok {

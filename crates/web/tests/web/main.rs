@@ -6,5 +6,6 @@ mod card;
 mod foundation;
 mod helpers;
 mod portal;
+mod review;
 mod rewards;
 mod till;
