@@ -52,6 +52,7 @@ async fn demo_import_check(backend: &str) {
 
     // Import: one bad row rejects the whole file.
     let dir = std::env::temp_dir().join("kopilka-tests");
+    std::fs::create_dir_all(&dir).expect("temp dir");
     let bad = dir.join(format!("bad-{}.csv", kopilka_store::new_id()));
     std::fs::write(
         &bad,
