@@ -351,24 +351,7 @@ pub struct Entry {
 }
 
 pub async fn insert_entry(c: &mut Conn, tenant: &str, e: &Entry) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO ledger_entries (tenant_id, member_id, seq, id, kind, points, created_at, occurred_at, receipt_id, reason, ref_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(tenant)
-    .bind(&e.member_id)
-    .bind(e.seq)
-    .bind(&e.id)
-    .bind(&e.kind)
-    .bind(e.points)
-    .bind(e.created_at)
-    .bind(e.occurred_at)
-    .bind(&e.receipt_id)
-    .bind(&e.reason)
-    .bind(&e.ref_id)
-    .execute(c)
-    .await?;
-    Ok(())
+    insert_entries(c, &[(tenant.to_owned(), e.clone())]).await
 }
 
 /// Append an entry: at once, or at the commit when the transaction defers appends.
