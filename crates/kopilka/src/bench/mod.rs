@@ -172,8 +172,15 @@ fn cpu_s(pid: &str) -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
-fn kopilka(exe: &Path, args: &[&str]) -> Result<std::process::Output> {
-    Command::new(exe).args(args).env("KOPILKA_LOG", "warn").output().with_context(|| format!("cannot run {}", exe.display()))
+/// Run `kopilka ARGS` on database `url`. The URL goes in the environment, not on the
+/// command line, so a password in it does not show in the process list.
+fn kopilka(exe: &Path, url: &str, args: &[&str]) -> Result<std::process::Output> {
+    Command::new(exe)
+        .args(args)
+        .env("KOPILKA_DATABASE_URL", url)
+        .env("KOPILKA_LOG", "warn")
+        .output()
+        .with_context(|| format!("cannot run {}", exe.display()))
 }
 
 fn free_port() -> Result<u16> {
@@ -185,7 +192,7 @@ async fn start_server(exe: &Path, url: &str, work: &WorkDir, no_worker: bool) ->
     let port = free_port()?;
     let listen = format!("127.0.0.1:{port}");
     let mut cmd = Command::new(exe);
-    cmd.args(["serve", "--listen", &listen, "--database-url", url]);
+    cmd.args(["serve", "--listen", &listen]).env("KOPILKA_DATABASE_URL", url);
     if no_worker {
         cmd.arg("--no-worker");
     }
@@ -336,7 +343,7 @@ async fn measure(exe: &Path, args: &BenchArgs, target: &Target, work: &WorkDir) 
     let url = target.url.as_str();
     say(args, &format!("database {}", redact(url)));
     // The tenant, as an operator makes one.
-    let out = kopilka(exe, &["tenant", "create", "--name", "Kopilka bench", "--template", "retail", "--json", "--database-url", url])?;
+    let out = kopilka(exe, url, &["tenant", "create", "--name", "Kopilka bench", "--template", "retail", "--json"])?;
     if !out.status.success() {
         bail!("tenant create failed: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -463,7 +470,7 @@ async fn measure(exe: &Path, args: &BenchArgs, target: &Target, work: &WorkDir) 
     let check = if args.check {
         say(args, "running kopilka check...");
         let started = Instant::now();
-        let out = kopilka(exe, &["check", "--tenant", &slug, "--database-url", url])?;
+        let out = kopilka(exe, url, &["check", "--tenant", &slug])?;
         let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         json!({"ok": out.status.success(), "output": text.lines().last().unwrap_or(""), "seconds": started.elapsed().as_secs_f64()})
     } else {
