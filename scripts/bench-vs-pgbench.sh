@@ -111,3 +111,7 @@ for name, t, a, b, c, e, x in rows:
 print()
 print("ratio kopilka / pgbench on PostgreSQL: %.2f (target: at least 2.00)" % (k_pg / tps if tps else 0))
 EOF
+# The full reports (server CPU share, the load generator's, the database's settings).
+echo
+echo "kopilka bench --json, PostgreSQL: $(cat "$WORK/kopilka-pg.json")"
+if [ "$SQLITE" = 1 ]; then echo "kopilka bench --json, SQLite: $(cat "$WORK/kopilka-sqlite.json")"; fi

@@ -1,5 +1,5 @@
 //! The database server itself, not a tenant's data: creating and dropping a whole
-//! PostgreSQL database and checkpointing (for `kopilka bench`), and describing the server
+//! PostgreSQL database, analysing and checkpointing (for `kopilka bench`), and describing the server
 //! and the settings that decide durability (for reports). No tenant id: nothing here
 //! reads tenant rows.
 
@@ -66,6 +66,13 @@ pub async fn checkpoint(db: &Db) -> Result<()> {
         Backend::Sqlite => "PRAGMA wal_checkpoint(TRUNCATE)",
     };
     sqlx::query(sql).execute(db.pool()).await?;
+    Ok(())
+}
+
+/// Refresh the planner's statistics of every table (`ANALYZE`, on both databases), as
+/// after any bulk load.
+pub async fn analyze(db: &Db) -> Result<()> {
+    sqlx::query("ANALYZE").execute(db.pool()).await?;
     Ok(())
 }
 
