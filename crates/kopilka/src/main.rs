@@ -43,6 +43,10 @@ enum Command {
         /// SQLite always has one.
         #[arg(long, env = "KOPILKA_WRITE_LANES", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
         write_lanes: u16,
+        /// Group commit: check out every receipt of a batch the per-receipt way instead of
+        /// set-wise (for comparison; see docs/benchmarks.md).
+        #[arg(long, env = "KOPILKA_NO_SET_BASED")]
+        no_set_based: bool,
     },
     /// Run the background worker alone.
     Worker {
@@ -244,12 +248,13 @@ async fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
-        Command::Serve { listen, db, no_worker, batch_max, write_lanes } => {
+        Command::Serve { listen, db, no_worker, batch_max, write_lanes, no_set_based } => {
             let db = open(&db).await?;
             let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
             let cards = std::sync::Arc::new(services::cards::CardsConfig::from_env()?);
             let mut web = kopilka_web::WebConfig::from_env(&cards.public_url);
-            let group = services::group_commit::GroupConfig { max_batch: batch_max.into(), pg_lanes: write_lanes.into() };
+            let group =
+                services::group_commit::GroupConfig { max_batch: batch_max.into(), pg_lanes: write_lanes.into(), set_based: !no_set_based };
             let config = Config { worker: !no_worker, cards, group, ..Config::default() };
             let state = AppState::new(db, config, kopilka_server::metrics_handle());
             first_run_notice(&state, &mut web).await?;

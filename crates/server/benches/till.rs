@@ -33,7 +33,11 @@ async fn setup(url: &str, members: usize, campaigns: usize, batch_max: usize) ->
     let db = Db::connect(url).await.expect("connect");
     kopilka_store::migrate::run(&db).await.expect("migrate");
     let t = kopilka_server::services::accounts::create_tenant(&db, "Bench", None, "retail").await.expect("tenant");
-    let group = kopilka_server::services::group_commit::GroupConfig { max_batch: batch_max, pg_lanes: arg("--lanes", 8) };
+    let group = kopilka_server::services::group_commit::GroupConfig {
+        max_batch: batch_max,
+        pg_lanes: arg("--lanes", 8),
+        set_based: arg("--set-based", 1) != 0,
+    };
     let state = AppState::new(db, Config { worker: false, pos_lookups_per_minute: 1_000_000, group, ..Config::default() }, None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");

@@ -32,9 +32,9 @@ impl Balance {
     }
 }
 
-const BAL_COLS: &str = "member_id, points, held, pending, debt, lifetime_earned, seq, next_due_at, tier_code, updated_at";
+pub(crate) const BAL_COLS: &str = "member_id, points, held, pending, debt, lifetime_earned, seq, next_due_at, tier_code, updated_at";
 
-fn bal_row(r: &AnyRow) -> Result<Balance> {
+pub(crate) fn bal_row(r: &AnyRow) -> Result<Balance> {
     Ok(Balance {
         member_id: col(r, "member_id")?,
         points: col(r, "points")?,
@@ -131,10 +131,10 @@ pub struct Lot {
     pub created_at: i64,
 }
 
-const LOT_COLS: &str =
+pub(crate) const LOT_COLS: &str =
     "id, member_id, source, ref_id, points_initial, points_remaining, is_pending, available_at, expires_at, seq, created_at";
 
-fn lot_row(r: &AnyRow) -> Result<Lot> {
+pub(crate) fn lot_row(r: &AnyRow) -> Result<Lot> {
     Ok(Lot {
         id: col(r, "id")?,
         member_id: col(r, "member_id")?,

@@ -2,6 +2,7 @@
 //! query can forget it. The same code runs on SQLite and PostgreSQL (see [`db`]).
 
 pub mod analytics;
+pub mod batch;
 pub mod campaigns;
 pub mod cards;
 pub mod db;

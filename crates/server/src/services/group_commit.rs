@@ -26,6 +26,7 @@
 //! Correctness does not depend on the lanes: the row locks are taken exactly as without
 //! group commit.
 
+use super::checkout_batch::Candidate;
 use super::{Failure, Fallible};
 use futures_util::FutureExt;
 use kopilka_store::{Backend, Db, StoreError, Tx};
@@ -51,16 +52,21 @@ pub struct GroupConfig {
     pub max_batch: usize,
     /// Lanes on PostgreSQL (SQLite always has one).
     pub pg_lanes: usize,
+    /// Whether plain checkouts take the set-based path ([`super::checkout_batch`]); off,
+    /// every request runs the per-receipt way (for comparison and tests).
+    pub set_based: bool,
 }
 
 impl Default for GroupConfig {
     fn default() -> Self {
-        GroupConfig { max_batch: 64, pg_lanes: 8 }
+        GroupConfig { max_batch: 64, pg_lanes: 8, set_based: true }
     }
 }
 
 struct Job {
     work: Work,
+    /// Set for a checkout that may take the set-based path.
+    fast: Option<Candidate>,
     reply: oneshot::Sender<Fallible<Value>>,
 }
 
@@ -68,6 +74,7 @@ struct Job {
 pub struct GroupCommit {
     lanes: Vec<mpsc::Sender<Job>>,
     stats: Arc<Stats>,
+    set_based: bool,
 }
 
 /// Counters since start: transactions run by the lanes and requests run in them.
@@ -75,6 +82,8 @@ pub struct GroupCommit {
 pub struct Stats {
     pub batches: AtomicU64,
     pub requests: AtomicU64,
+    /// Checkouts answered by the set-based path.
+    pub fast: AtomicU64,
 }
 
 impl GroupCommit {
@@ -93,7 +102,7 @@ impl GroupCommit {
                 tx
             })
             .collect();
-        GroupCommit { lanes, stats }
+        GroupCommit { lanes, stats, set_based: config.set_based }
     }
 
     /// (batches, requests) run so far.
@@ -101,12 +110,20 @@ impl GroupCommit {
         (self.stats.batches.load(Ordering::Relaxed), self.stats.requests.load(Ordering::Relaxed))
     }
 
+    /// Checkouts answered by the set-based path so far.
+    pub fn fast_answers(&self) -> u64 {
+        self.stats.fast.load(Ordering::Relaxed)
+    }
+
     /// Run `work` in the lane for `key` and wait for its answer, which is only given once
     /// the work is committed (or failed).
-    pub async fn submit(&self, key: &str, work: Work) -> Fallible<Value> {
+    /// `fast` offers the request to the set-based checkout path ([`super::checkout_batch`]);
+    /// `work` runs it otherwise.
+    pub async fn submit(&self, key: &str, work: Work, fast: Option<Candidate>) -> Fallible<Value> {
         let lane = &self.lanes[lane_for(key, self.lanes.len())];
         let (reply, answer) = oneshot::channel();
-        if lane.send(Job { work, reply }).await.is_err() {
+        let fast = fast.filter(|_| self.set_based);
+        if lane.send(Job { work, fast, reply }).await.is_err() {
             return Err(Failure::Store(StoreError::Retry("the write lane is shutting down".into())));
         }
         answer.await.unwrap_or_else(|_| Err(Failure::Store(StoreError::Retry("the write lane dropped the request".into()))))
@@ -128,7 +145,7 @@ async fn lane(db: Db, mut rx: mpsc::Receiver<Job>, max_batch: usize, index: usiz
         metrics::histogram!("kopilka_group_commit_batch_size").record(batch.len() as f64);
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.requests.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        run_batch(&db, &mut batch).await;
+        run_batch(&db, &mut batch, &stats).await;
         debug_assert!(batch.is_empty());
     }
     tracing::debug!(lane = index, "write lane stopped");
@@ -146,11 +163,14 @@ async fn exec(tx: &mut Tx, sql: &'static str) -> Result<(), StoreError> {
 
 /// Run one batch and answer every job in it, whatever happens.
 ///
+/// Plain checkouts go first, set-wise ([`super::checkout_batch`]), inside a savepoint: when
+/// that path fails, it is rolled back and its checkouts run one by one with the rest.
+///
 /// Savepoints cost one round trip per request: one savepoint is opened before the first
 /// request; after a request that succeeded it is released and a new one opened in one
 /// step (none after the last: the commit ends it), and after one that failed it is rolled
 /// back to, which leaves it open for the next request.
-async fn run_batch(db: &Db, batch: &mut Vec<Job>) {
+async fn run_batch(db: &Db, batch: &mut Vec<Job>, stats: &Stats) {
     let mut tx = match db.begin().await {
         Ok(tx) => tx,
         Err(e) => {
@@ -166,13 +186,40 @@ async fn run_batch(db: &Db, batch: &mut Vec<Job>) {
     tx.defer_appends();
     let mut done: Vec<(oneshot::Sender<Fallible<Value>>, Fallible<Value>)> = Vec::with_capacity(batch.len());
     let mut failed: Option<String> = None;
-    let total = batch.len();
-    let single = total == 1;
+    let mut slow: Vec<Job> = Vec::with_capacity(batch.len());
+    let (mut fast, rest): (Vec<Job>, Vec<Job>) = batch.drain(..).partition(|j| j.fast.is_some());
+    if !fast.is_empty() {
+        let cands: Vec<Candidate> = fast.iter_mut().filter_map(|j| j.fast.take()).collect();
+        match fast_path(&mut tx, &cands).await {
+            Ok(answers) => {
+                for (job, answer) in fast.into_iter().zip(answers) {
+                    match answer {
+                        Some(a) => {
+                            stats.fast.fetch_add(1, Ordering::Relaxed);
+                            done.push((job.reply, Ok(a)));
+                        }
+                        None => slow.push(job),
+                    }
+                }
+            }
+            Err(why) => {
+                failed = Some(why);
+                slow.extend(fast);
+            }
+        }
+    }
+    slow.extend(rest);
+    let total = slow.len();
     // A batch of one needs no savepoint: its error rolls back the whole transaction.
-    if !single && let Err(e) = exec(&mut tx, "SAVEPOINT kopilka_g").await {
+    let single = total == 1 && done.is_empty();
+    if failed.is_none()
+        && !single
+        && total > 0
+        && let Err(e) = exec(&mut tx, "SAVEPOINT kopilka_g").await
+    {
         failed = Some(e.to_string());
     }
-    for (i, job) in batch.drain(..).enumerate() {
+    for (i, job) in slow.into_iter().enumerate() {
         if let Some(why) = &failed {
             let _ = job.reply.send(Err(broken(why)));
             continue;
@@ -236,6 +283,47 @@ async fn run_batch(db: &Db, batch: &mut Vec<Job>) {
             }
         }
     }
+}
+
+/// The set-based path for the batch's plain checkouts, tenant by tenant, inside a
+/// savepoint. Per job: its answer, or None to run it the per-receipt way. When the path
+/// fails (a database error, a panic), what it wrote is rolled back and every job gets
+/// None; Err only when even that rollback fails (the transaction is then lost).
+async fn fast_path(tx: &mut Tx, cands: &[Candidate]) -> Result<Vec<Option<Value>>, String> {
+    let mut answers: Vec<Option<Value>> = vec![None; cands.len()];
+    exec(tx, "SAVEPOINT kopilka_f").await.map_err(|e| e.to_string())?;
+    let mark = tx.mark();
+    let mut tenants: Vec<&str> = cands.iter().map(|c| c.auth.tenant_id.as_str()).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    for tenant in tenants {
+        let (index, group): (Vec<usize>, Vec<Candidate>) =
+            cands.iter().enumerate().filter(|(_, c)| c.auth.tenant_id == tenant).map(|(i, c)| (i, c.clone())).unzip();
+        let state = group[0].state.clone();
+        let run = AssertUnwindSafe(super::checkout_batch::run(tx, &state, tenant, &group)).catch_unwind().await;
+        match run {
+            Ok(Ok(out)) => {
+                for (i, a) in index.into_iter().zip(out) {
+                    answers[i] = a;
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(error = ?e, "the batched checkout path failed; its receipts run one by one");
+                return undo(tx, mark, cands.len()).await;
+            }
+            Err(_) => {
+                tracing::error!("the batched checkout path panicked; its receipts run one by one");
+                return undo(tx, mark, cands.len()).await;
+            }
+        }
+    }
+    Ok(answers)
+}
+
+async fn undo(tx: &mut Tx, mark: kopilka_store::db::Mark, n: usize) -> Result<Vec<Option<Value>>, String> {
+    tx.rollback_to(mark);
+    exec(tx, "ROLLBACK TO SAVEPOINT kopilka_f").await.map_err(|e| e.to_string())?;
+    Ok(vec![None; n])
 }
 
 #[cfg(test)]

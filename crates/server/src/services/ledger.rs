@@ -236,8 +236,7 @@ impl<'p> Book<'p> {
 
     /// The expiry of points that become available at `available_at`.
     pub fn expiry_for(&self, available_at: i64) -> Option<i64> {
-        let at = DateTime::<Utc>::from_timestamp(available_at, 0).unwrap_or_default();
-        expires_at(&self.program.expiry, at, self.program.tz()).map(|t| t.timestamp())
+        expiry_for(self.program, available_at)
     }
 
     /// Credit a new lot. Earnings (`pays_debt`) first pay off debt. Pending until
@@ -354,6 +353,12 @@ impl<'p> Book<'p> {
         ledger::save_balance(tx.conn(), &self.tenant, &self.balance).await?;
         Ok(self.balance)
     }
+}
+
+/// The expiry, under `program`, of points that become available at `available_at`.
+pub fn expiry_for(program: &Program, available_at: i64) -> Option<i64> {
+    let at = DateTime::<Utc>::from_timestamp(available_at, 0).unwrap_or_default();
+    expires_at(&program.expiry, at, program.tz()).map(|t| t.timestamp())
 }
 
 /// The balance as the API shows it.

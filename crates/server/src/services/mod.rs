@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod campaigns;
 pub mod cards;
 pub mod check;
+pub mod checkout_batch;
 pub mod demo;
 pub mod enrol;
 pub mod events;

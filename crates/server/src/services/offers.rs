@@ -164,6 +164,71 @@ pub async fn prepare(
     Ok(p)
 }
 
+/// [`prepare`] for a receipt that needs nothing read for its campaigns: no coupons, and
+/// no candidate campaign that looks at the member's tags, attributes, purchases or
+/// stamps or that has a budget. None when something must be read (the caller then takes
+/// the per-receipt path). Used by the batched checkout (`checkout_batch`).
+#[allow(clippy::too_many_arguments)]
+pub fn prepare_pure(
+    set: &Arc<CampaignSet>,
+    req: &PosRequest,
+    member: Option<&Member>,
+    store: &Store,
+    program: &Program,
+    tier: Option<&str>,
+    at: i64,
+) -> Option<Prepared> {
+    if !req.coupons.is_empty() {
+        return None;
+    }
+    let needs = set.needs;
+    if !set.campaigns.is_empty() && (needs.tags || needs.attributes || needs.purchases || needs.stamps) {
+        return None;
+    }
+    let tz: chrono_tz::Tz = store.time_zone.parse().unwrap_or_else(|_| program.tz());
+    let local = chrono::DateTime::from_timestamp(at, 0).unwrap_or_default().with_timezone(&tz).naive_local();
+    let facts = member.map(|m| MemberFacts {
+        id: m.id.clone(),
+        enrolled_at: m.created_at,
+        birthday: if set.campaigns.is_empty() {
+            None
+        } else {
+            m.birthday.as_deref().and_then(|b| chrono::NaiveDate::parse_from_str(b, "%Y-%m-%d").ok())
+        },
+        ..MemberFacts::default()
+    });
+    let p = Prepared { set: set.clone(), facts, coupons: HashMap::new(), blocked: HashMap::new(), usage: HashMap::new(), local };
+    let c = ctx(program, req, &p, tier, store, at);
+    if set.candidates(&c).into_iter().any(|i| set.campaigns[i].spec.budget.is_limited()) {
+        return None;
+    }
+    Some(p)
+}
+
+/// The rows [`record`] writes for a receipt whose campaigns count no budget, use no coupon
+/// and give no stamps (None otherwise), for a caller that writes many receipts' rows in
+/// one statement.
+pub fn plain_records(
+    set: &CampaignSet,
+    records: &[ReceiptCampaign],
+    receipt_pk: &str,
+    status: &str,
+    now: i64,
+) -> Option<Vec<ReceiptCampaign>> {
+    records
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r.receipt_pk = receipt_pk.to_owned();
+            r.status = status.to_owned();
+            r.created_at = now;
+            r.counted = set.by_id(&r.campaign_id).is_some_and(|k| k.spec.budget.is_limited());
+            let plain = !r.counted && r.coupon_id.is_none() && !(r.stamps_every > 0 && !r.member_id.is_empty());
+            plain.then_some(r)
+        })
+        .collect()
+}
+
 /// Why a known coupon cannot be used now, if it cannot.
 async fn coupon_problem(
     tx: &mut Tx,

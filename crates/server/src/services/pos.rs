@@ -31,7 +31,7 @@ pub enum Mode {
     Checkout,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum MemberRef {
     Card(String),
     Phone(String),
@@ -359,7 +359,7 @@ fn line_json(l: &kopilka_domain::receipt::LineCalc, sku: &Option<String>) -> Val
 }
 
 #[allow(clippy::too_many_arguments)]
-fn answer(
+pub(crate) fn answer(
     req: &PosRequest,
     member_id: Option<&str>,
     status: &str,
@@ -400,7 +400,7 @@ fn answer(
     v
 }
 
-fn lines_for_store(req: &PosRequest, calc: &ReceiptCalc) -> Vec<Line> {
+pub(crate) fn lines_for_store(req: &PosRequest, calc: &ReceiptCalc) -> Vec<Line> {
     calc.lines
         .iter()
         .zip(&req.lines)
@@ -472,9 +472,11 @@ pub async fn run(state: &AppState, auth: &Auth, req: PosRequest, mode: Mode) -> 
     } else {
         let key = lane_key(&req);
         let req = std::sync::Arc::new(req);
+        let batched = mode == Mode::Checkout && super::checkout_batch::shaped(&req);
         with_retry(|_| {
             let (st, a, r) = (state.clone(), auth.clone(), req.clone());
-            state.group().submit(&key, Box::new(move |tx| Box::pin(async move { attempt(&st, tx, &a, &r, mode).await })))
+            let fast = batched.then(|| super::checkout_batch::Candidate { state: st.clone(), auth: a.clone(), req: r.clone() });
+            state.group().submit(&key, Box::new(move |tx| Box::pin(async move { attempt(&st, tx, &a, &r, mode).await })), fast)
         })
         .await
     };
@@ -785,7 +787,7 @@ async fn attempt(state: &AppState, tx: &mut kopilka_store::Tx, auth: &Auth, req:
 /// When a receipt's earned points become available. Points are pending only when
 /// `pending_days` > 0 (CONTRACT.md); a receipt posted a little ahead of the server's clock
 /// (up to 5 minutes are allowed) earns available points at once, not pending ones.
-fn earn_available_at(occurred_at: i64, pending_days: i64, posted_at: i64) -> i64 {
+pub(crate) fn earn_available_at(occurred_at: i64, pending_days: i64, posted_at: i64) -> i64 {
     if pending_days > 0 { occurred_at + pending_days * 86_400 } else { occurred_at.min(posted_at) }
 }
 
@@ -816,7 +818,7 @@ async fn earn(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn new_receipt(
+pub(crate) fn new_receipt(
     req: &PosRequest,
     pk: &str,
     member_id: Option<&str>,

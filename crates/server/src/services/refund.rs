@@ -114,7 +114,7 @@ pub async fn refund(state: &AppState, auth: &Auth, req: RefundRequest) -> ApiRes
     let req = std::sync::Arc::new(req);
     let out = with_retry(|_| {
         let (st, a, r) = (state.clone(), auth.clone(), req.clone());
-        state.group().submit(&key, Box::new(move |tx| Box::pin(async move { attempt(&st, tx, &a, &r).await })))
+        state.group().submit(&key, Box::new(move |tx| Box::pin(async move { attempt(&st, tx, &a, &r).await })), None)
     })
     .await;
     metrics::counter!("kopilka_pos_total", "op" => "refund", "ok" => if out.is_ok() { "true" } else { "false" }).increment(1);

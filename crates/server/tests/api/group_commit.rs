@@ -93,7 +93,7 @@ both!(a_failing_request_does_not_fail_its_batch, |app: TestApp| async move {
                     Ok(Value::Null)
                 })
             });
-            app.state.group().submit("lane", w).await
+            app.state.group().submit("lane", w, None).await
         })
     };
     started.notified().await;
@@ -110,7 +110,7 @@ both!(a_failing_request_does_not_fail_its_batch, |app: TestApp| async move {
     let mut tasks = Vec::new();
     for (key, fail) in plan.clone() {
         let app2 = app.clone();
-        tasks.push(tokio::spawn(async move { app2.state.group().submit("lane", work(app2.clone(), key, fail)).await }));
+        tasks.push(tokio::spawn(async move { app2.state.group().submit("lane", work(app2.clone(), key, fail), None).await }));
     }
     // Let them all reach the queue, then release A.
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;

@@ -8,6 +8,7 @@ mod cards;
 mod cards_auth;
 mod cards_enrol;
 mod cards_review;
+mod checkout_batch;
 mod contract;
 mod fuzz_regressions;
 mod group_commit;

@@ -1,0 +1,357 @@
+//! Set-based reads and writes for a batch of checkouts (the group commit's fast path,
+//! `kopilka_server::services::checkout_batch`): one statement per table for the whole
+//! batch instead of one per receipt. Every statement is scoped to the tenant, like the
+//! rest of the store.
+//!
+//! Keyed lookups join a `VALUES` list (its columns are `column1`, `column2`, … on both
+//! SQLite and PostgreSQL); row updates are `UPDATE … FROM (VALUES …)`. Statements are
+//! split so that none binds more than [`MAX_PARAMS`] values (SQLite's limit is 32,766,
+//! PostgreSQL's 65,535).
+
+use crate::Conn;
+use crate::db::{Result, Tx, col};
+use crate::ledger::{Balance, Consumption, Lot};
+use crate::members::{By, Member};
+use crate::receipts::{Line, Receipt};
+use sqlx::AssertSqlSafe;
+use std::collections::{HashMap, HashSet};
+
+/// Bound values per statement, below both databases' limits.
+pub const MAX_PARAMS: usize = 30_000;
+
+/// Rows of a statement with `cols` values per row.
+fn chunk_rows(cols: usize) -> usize {
+    (MAX_PARAMS / cols).max(1)
+}
+
+/// `(${first}, …), (…)`: `rows` groups of `cols` numbered placeholders.
+fn groups(rows: usize, cols: usize, first: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    for i in 0..rows {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        for k in 0..cols {
+            if k > 0 {
+                s.push_str(", ");
+            }
+            s.push('$');
+            s.push_str(&(first + i * cols + k).to_string());
+        }
+        s.push(')');
+    }
+    s
+}
+
+/// `$first, …`: `n` numbered placeholders.
+fn list(n: usize, first: usize) -> String {
+    (first..first + n).map(|k| format!("${k}")).collect::<Vec<_>>().join(", ")
+}
+
+/// The receipt keys (store, till, receipt id) among `keys` that already exist.
+pub async fn existing_receipts(c: &mut Conn, tenant: &str, keys: &[(&str, &str, &str)]) -> Result<HashSet<(String, String, String)>> {
+    let mut out = HashSet::new();
+    for chunk in keys.chunks(chunk_rows(3)) {
+        let sql = format!(
+            "SELECT r.store_id, r.till_id, r.receipt_id FROM (VALUES {}) AS v \
+             JOIN receipts r ON r.tenant_id = $1 AND r.store_id = v.column1 AND r.till_id = v.column2 AND r.receipt_id = v.column3",
+            groups(chunk.len(), 3, 2)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant);
+        for (s, t, r) in chunk {
+            q = q.bind(*s).bind(*t).bind(*r);
+        }
+        for r in q.fetch_all(&mut *c).await? {
+            out.insert((col(&r, "store_id")?, col(&r, "till_id")?, col(&r, "receipt_id")?));
+        }
+    }
+    Ok(out)
+}
+
+/// Members found by one kind of key; the caller matches them back by that key.
+pub async fn members_by(c: &mut Conn, tenant: &str, by: By, values: &[&str]) -> Result<Vec<Member>> {
+    let column = match by {
+        By::Card => "card_number",
+        By::Phone => "phone",
+        By::Email => "email",
+        By::External => "external_id",
+        By::QrToken => "qr_token",
+        By::Id => "id",
+    };
+    let mut out = Vec::with_capacity(values.len());
+    for chunk in values.chunks(chunk_rows(1)) {
+        let sql = format!("SELECT {} FROM members WHERE tenant_id = $1 AND {column} IN ({})", crate::members::COLS, list(chunk.len(), 2));
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant);
+        for v in chunk {
+            q = q.bind(*v);
+        }
+        for r in q.fetch_all(&mut *c).await? {
+            out.push(crate::members::row(&r)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Read and lock the balance rows of `members` (sorted by id, the lock order of every
+/// balance change; see [`crate::ledger::lock_balance`]).
+pub async fn lock_balances(tx: &mut Tx, tenant: &str, members: &[&str]) -> Result<Vec<Balance>> {
+    let mut sorted: Vec<&str> = members.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out = Vec::with_capacity(sorted.len());
+    for chunk in sorted.chunks(chunk_rows(1)) {
+        let sql = format!(
+            "SELECT {} FROM balances WHERE tenant_id = $1 AND member_id IN ({}) ORDER BY member_id{}",
+            crate::ledger::BAL_COLS,
+            list(chunk.len(), 2),
+            tx.for_update()
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant);
+        for m in chunk {
+            q = q.bind(*m);
+        }
+        for r in q.fetch_all(tx.conn()).await? {
+            out.push(crate::ledger::bal_row(&r)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Tier spend ([`crate::receipts::tier_spend`]) of several (member, from, to) windows at
+/// once, in the order asked.
+pub async fn tier_spends(c: &mut Conn, tenant: &str, windows: &[(&str, i64, i64)]) -> Result<Vec<i64>> {
+    let mut out = vec![0; windows.len()];
+    let per = chunk_rows(4);
+    for (n, chunk) in windows.chunks(per).enumerate() {
+        let sql = format!(
+            "SELECT v.column1 AS k, CAST(COALESCE(SUM(r.payable_minor - r.refunded_payable_minor), 0) AS BIGINT) AS s FROM (VALUES {}) AS v \
+             LEFT JOIN receipts r ON r.tenant_id = $1 AND r.member_id = v.column2 AND r.status IN ('committed', 'partially_refunded', 'refunded') \
+             AND r.occurred_at >= v.column3 AND r.occurred_at < v.column4 GROUP BY v.column1",
+            groups(chunk.len(), 4, 2)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant);
+        for (i, (m, from, to)) in chunk.iter().enumerate() {
+            q = q.bind((n * per + i) as i64).bind(*m).bind(*from).bind(*to);
+        }
+        for r in q.fetch_all(&mut *c).await? {
+            let k: i64 = col(&r, "k")?;
+            if let Some(slot) = usize::try_from(k).ok().and_then(|k| out.get_mut(k)) {
+                *slot = col(&r, "s")?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The spendable lots of several members, each member's in spending order
+/// ([`crate::ledger::spendable_lots`]).
+pub async fn spendable_lots(c: &mut Conn, tenant: &str, members: &[&str], now: i64) -> Result<HashMap<String, Vec<Lot>>> {
+    let mut out: HashMap<String, Vec<Lot>> = HashMap::new();
+    for chunk in members.chunks(chunk_rows(1)) {
+        let sql = format!(
+            "SELECT {} FROM lots WHERE tenant_id = $1 AND member_id IN ({}) AND is_pending = 0 AND points_remaining > 0 \
+             AND (expires_at IS NULL OR expires_at > $2) \
+             ORDER BY member_id, CASE WHEN expires_at IS NULL THEN 1 ELSE 0 END, expires_at, seq",
+            crate::ledger::LOT_COLS,
+            list(chunk.len(), 3)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant).bind(now);
+        for m in chunk {
+            q = q.bind(*m);
+        }
+        for r in q.fetch_all(&mut *c).await? {
+            let lot = crate::ledger::lot_row(&r)?;
+            out.entry(lot.member_id.clone()).or_default().push(lot);
+        }
+    }
+    Ok(out)
+}
+
+pub async fn insert_receipts(c: &mut Conn, tenant: &str, receipts: &[Receipt]) -> Result<()> {
+    const COLS: usize = 22;
+    for chunk in receipts.chunks(chunk_rows(COLS)) {
+        let sql = format!(
+            "INSERT INTO receipts (tenant_id, id, store_id, till_id, receipt_id, member_id, status, occurred_at, program_version, tier, body_hash, answer, \
+             total_minor, payable_minor, refunded_payable_minor, points_redeemed, points_earned, earn_lot_id, expired_exempt, hold_id, created_at, committed_at) \
+             VALUES {}",
+            groups(chunk.len(), COLS, 1)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for r in chunk {
+            q = q
+                .bind(tenant)
+                .bind(&r.id)
+                .bind(&r.store_id)
+                .bind(&r.till_id)
+                .bind(&r.receipt_id)
+                .bind(&r.member_id)
+                .bind(&r.status)
+                .bind(r.occurred_at)
+                .bind(r.program_version)
+                .bind(&r.tier)
+                .bind(&r.body_hash)
+                .bind(&r.answer)
+                .bind(r.total_minor)
+                .bind(r.payable_minor)
+                .bind(r.refunded_payable_minor)
+                .bind(r.points_redeemed)
+                .bind(r.points_earned)
+                .bind(&r.earn_lot_id)
+                .bind(r.expired_exempt)
+                .bind(&r.hold_id)
+                .bind(r.created_at)
+                .bind(r.committed_at);
+        }
+        q.execute(&mut *c).await?;
+    }
+    Ok(())
+}
+
+/// The lines of several receipts: (receipt pk, line).
+pub async fn insert_lines(c: &mut Conn, tenant: &str, lines: &[(&str, &Line)]) -> Result<()> {
+    const COLS: usize = 17;
+    for chunk in lines.chunks(chunk_rows(COLS)) {
+        let sql = format!(
+            "INSERT INTO receipt_lines (tenant_id, receipt_pk, line_no, sku, name, category, qty_kind, quantity_base, total_minor, discount_minor, \
+             redeemed_minor, points_redeemed, payable_minor, points_earned, refunded_base, wallet_minor, cashback_minor) VALUES {}",
+            groups(chunk.len(), COLS, 1)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (pk, l) in chunk {
+            q = q
+                .bind(tenant)
+                .bind(*pk)
+                .bind(l.line_no)
+                .bind(&l.sku)
+                .bind(&l.name)
+                .bind(&l.category)
+                .bind(&l.qty_kind)
+                .bind(l.quantity_base)
+                .bind(l.total_minor)
+                .bind(l.discount_minor)
+                .bind(l.redeemed_minor)
+                .bind(l.points_redeemed)
+                .bind(l.payable_minor)
+                .bind(l.points_earned)
+                .bind(l.refunded_base)
+                .bind(l.wallet_minor)
+                .bind(l.cashback_minor);
+        }
+        q.execute(&mut *c).await?;
+    }
+    Ok(())
+}
+
+pub async fn insert_lots(c: &mut Conn, tenant: &str, lots: &[Lot]) -> Result<()> {
+    const COLS: usize = 12;
+    for chunk in lots.chunks(chunk_rows(COLS)) {
+        let sql = format!(
+            "INSERT INTO lots (tenant_id, id, member_id, source, ref_id, points_initial, points_remaining, is_pending, available_at, expires_at, seq, created_at) \
+             VALUES {}",
+            groups(chunk.len(), COLS, 1)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for l in chunk {
+            q = q
+                .bind(tenant)
+                .bind(&l.id)
+                .bind(&l.member_id)
+                .bind(&l.source)
+                .bind(&l.ref_id)
+                .bind(l.points_initial)
+                .bind(l.points_remaining)
+                .bind(l.is_pending as i64)
+                .bind(l.available_at)
+                .bind(l.expires_at)
+                .bind(l.seq)
+                .bind(l.created_at);
+        }
+        q.execute(&mut *c).await?;
+    }
+    Ok(())
+}
+
+pub async fn insert_consumptions(c: &mut Conn, tenant: &str, cons: &[Consumption]) -> Result<()> {
+    const COLS: usize = 10;
+    for chunk in cons.chunks(chunk_rows(COLS)) {
+        let sql = format!(
+            "INSERT INTO consumptions (tenant_id, id, member_id, lot_id, kind, ref_id, points, returned, seq, created_at) VALUES {}",
+            groups(chunk.len(), COLS, 1)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for x in chunk {
+            q = q
+                .bind(tenant)
+                .bind(&x.id)
+                .bind(&x.member_id)
+                .bind(&x.lot_id)
+                .bind(&x.kind)
+                .bind(&x.ref_id)
+                .bind(x.points)
+                .bind(x.returned)
+                .bind(x.seq)
+                .bind(x.created_at);
+        }
+        q.execute(&mut *c).await?;
+    }
+    Ok(())
+}
+
+/// Set the remaining points of several lots: (lot id, points remaining).
+pub async fn set_lots_remaining(c: &mut Conn, tenant: &str, lots: &[(&str, i64)]) -> Result<()> {
+    for chunk in lots.chunks(chunk_rows(2)) {
+        let sql = format!(
+            "UPDATE lots SET points_remaining = v.column2 FROM (VALUES {}) AS v WHERE lots.tenant_id = $1 AND lots.id = v.column1",
+            groups(chunk.len(), 2, 2)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant);
+        for (id, left) in chunk {
+            q = q.bind(*id).bind(*left);
+        }
+        q.execute(&mut *c).await?;
+    }
+    Ok(())
+}
+
+/// Write several balance projections back ([`crate::ledger::save_balance`]).
+pub async fn save_balances(c: &mut Conn, tenant: &str, balances: &[Balance]) -> Result<()> {
+    const COLS: usize = 10;
+    for chunk in balances.chunks(chunk_rows(COLS)) {
+        let sql = format!(
+            "UPDATE balances SET points = v.column2, held = v.column3, pending = v.column4, debt = v.column5, lifetime_earned = v.column6, \
+             seq = v.column7, next_due_at = v.column8, tier_code = v.column9, updated_at = v.column10 \
+             FROM (VALUES {}) AS v WHERE balances.tenant_id = $1 AND balances.member_id = v.column1",
+            groups(chunk.len(), COLS, 2)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant);
+        for b in chunk {
+            q = q
+                .bind(&b.member_id)
+                .bind(b.points)
+                .bind(b.held)
+                .bind(b.pending)
+                .bind(b.debt)
+                .bind(b.lifetime_earned)
+                .bind(b.seq)
+                .bind(b.next_due_at)
+                .bind(&b.tier_code)
+                .bind(b.updated_at);
+        }
+        q.execute(&mut *c).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{chunk_rows, groups, list};
+
+    #[test]
+    fn placeholders_are_numbered_in_row_order() {
+        assert_eq!(groups(2, 3, 2), "($2, $3, $4), ($5, $6, $7)");
+        assert_eq!(groups(1, 1, 1), "($1)");
+        assert_eq!(list(3, 2), "$2, $3, $4");
+        assert!(chunk_rows(22) * 22 <= super::MAX_PARAMS);
+    }
+}
