@@ -3,10 +3,16 @@
 //! batch instead of one per receipt. Every statement is scoped to the tenant, like the
 //! rest of the store.
 //!
-//! Keyed lookups join a `VALUES` list (its columns are `column1`, `column2`, … on both
-//! SQLite and PostgreSQL); row updates are `UPDATE … FROM (VALUES …)`. Statements are
-//! split so that none binds more than [`MAX_PARAMS`] values (SQLite's limit is 32,766,
-//! PostgreSQL's 65,535).
+//! - Lookups bind their keys as a `VALUES` or `IN` list, so that the planner knows how few
+//!   rows drive the join (on PostgreSQL, with a fresh table's stale statistics, an unknown
+//!   row count turns an index probe into a hash join over the whole table). The
+//!   `CROSS JOIN` keeps SQLite from putting the table first.
+//! - Inserts are multi-row `VALUES`; row updates are `UPDATE … FROM (VALUES …)`.
+//! - Placeholders are `$n` on PostgreSQL and anonymous `?` on SQLite ([`Ph`]).
+//!
+//! Carrying the rows as one JSON parameter (one SQL text for any number of rows, so one
+//! prepared statement) was tried and measured slower on PostgreSQL: see
+//! docs/benchmarks.md.
 
 use crate::Conn;
 use crate::db::{Result, Tx, col};
@@ -16,53 +22,65 @@ use crate::receipts::{Line, Receipt};
 use sqlx::AssertSqlSafe;
 use std::collections::{HashMap, HashSet};
 
-/// Bound values per statement, below both databases' limits.
-pub const MAX_PARAMS: usize = 30_000;
-
-/// Rows of a statement with `cols` values per row.
-fn chunk_rows(cols: usize) -> usize {
-    (MAX_PARAMS / cols).max(1)
+/// Placeholders for one statement, numbered in the order they are written (and so must
+/// be bound): `$1, $2, …` on PostgreSQL, and anonymous `?` on SQLite, whose numbered or
+/// named parameters cost a search of every earlier name when the statement is prepared
+/// and bound (quadratic in a multi-row statement's thousand values).
+pub struct Ph {
+    pg: bool,
+    n: usize,
 }
 
-/// `(${first}, …), (…)`: `rows` groups of `cols` numbered placeholders.
-fn groups(rows: usize, cols: usize, first: usize) -> String {
-    let mut s = String::with_capacity(rows * cols * 5);
-    for i in 0..rows {
-        if i > 0 {
-            s.push_str(", ");
-        }
-        s.push('(');
-        for k in 0..cols {
-            if k > 0 {
+impl Ph {
+    pub fn new(c: &Conn) -> Ph {
+        Ph { pg: c.backend_name().eq_ignore_ascii_case("postgresql"), n: 0 }
+    }
+
+    /// The next placeholder.
+    pub fn next(&mut self) -> String {
+        self.n += 1;
+        if self.pg { format!("${}", self.n) } else { "?".to_owned() }
+    }
+
+    /// `n` placeholders, comma-separated.
+    pub fn list(&mut self, n: usize) -> String {
+        (0..n).map(|_| self.next()).collect::<Vec<_>>().join(", ")
+    }
+
+    /// `rows` parenthesised groups of `cols` placeholders: the rows of a VALUES list.
+    pub fn rows(&mut self, rows: usize, cols: usize) -> String {
+        let mut s = String::with_capacity(rows * (cols * 5 + 4));
+        for i in 0..rows {
+            if i > 0 {
                 s.push_str(", ");
             }
-            s.push('$');
-            s.push_str(&(first + i * cols + k).to_string());
+            s.push('(');
+            s.push_str(&self.list(cols));
+            s.push(')');
         }
-        s.push(')');
+        s
     }
-    s
 }
 
-/// `$first, …`: `n` numbered placeholders.
-fn list(n: usize, first: usize) -> String {
-    (first..first + n).map(|k| format!("${k}")).collect::<Vec<_>>().join(", ")
-}
+/// Keys per lookup statement (far below both databases' limits on bound values).
+const LOOKUP_ROWS: usize = 2_000;
 
 /// The receipt keys (store, till, receipt id) among `keys` that already exist.
 pub async fn existing_receipts(c: &mut Conn, tenant: &str, keys: &[(&str, &str, &str)]) -> Result<HashSet<(String, String, String)>> {
     let mut out = HashSet::new();
-    for chunk in keys.chunks(chunk_rows(3)) {
+    for chunk in keys.chunks(LOOKUP_ROWS) {
+        let mut p = Ph::new(c);
         let sql = format!(
             "SELECT r.store_id, r.till_id, r.receipt_id FROM (VALUES {}) AS v \
-             JOIN receipts r ON r.tenant_id = $1 AND r.store_id = v.column1 AND r.till_id = v.column2 AND r.receipt_id = v.column3",
-            groups(chunk.len(), 3, 2)
+             CROSS JOIN receipts r WHERE r.tenant_id = {} AND r.store_id = v.column1 AND r.till_id = v.column2 AND r.receipt_id = v.column3",
+            p.rows(chunk.len(), 3),
+            p.next()
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
         for (s, t, r) in chunk {
             q = q.bind(*s).bind(*t).bind(*r);
         }
-        for r in q.fetch_all(&mut *c).await? {
+        for r in q.bind(tenant).fetch_all(&mut *c).await? {
             out.insert((col(&r, "store_id")?, col(&r, "till_id")?, col(&r, "receipt_id")?));
         }
     }
@@ -80,8 +98,14 @@ pub async fn members_by(c: &mut Conn, tenant: &str, by: By, values: &[&str]) -> 
         By::Id => "id",
     };
     let mut out = Vec::with_capacity(values.len());
-    for chunk in values.chunks(chunk_rows(1)) {
-        let sql = format!("SELECT {} FROM members WHERE tenant_id = $1 AND {column} IN ({})", crate::members::COLS, list(chunk.len(), 2));
+    for chunk in values.chunks(LOOKUP_ROWS) {
+        let mut p = Ph::new(c);
+        let sql = format!(
+            "SELECT {} FROM members WHERE tenant_id = {} AND {column} IN ({})",
+            crate::members::COLS,
+            p.next(),
+            p.list(chunk.len())
+        );
         let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant);
         for v in chunk {
             q = q.bind(*v);
@@ -100,11 +124,13 @@ pub async fn lock_balances(tx: &mut Tx, tenant: &str, members: &[&str]) -> Resul
     sorted.sort_unstable();
     sorted.dedup();
     let mut out = Vec::with_capacity(sorted.len());
-    for chunk in sorted.chunks(chunk_rows(1)) {
+    for chunk in sorted.chunks(LOOKUP_ROWS) {
+        let mut p = Ph::new(tx.conn());
         let sql = format!(
-            "SELECT {} FROM balances WHERE tenant_id = $1 AND member_id IN ({}) ORDER BY member_id{}",
+            "SELECT {} FROM balances WHERE tenant_id = {} AND member_id IN ({}) ORDER BY member_id{}",
             crate::ledger::BAL_COLS,
-            list(chunk.len(), 2),
+            p.next(),
+            p.list(chunk.len()),
             tx.for_update()
         );
         let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant);
@@ -122,19 +148,20 @@ pub async fn lock_balances(tx: &mut Tx, tenant: &str, members: &[&str]) -> Resul
 /// once, in the order asked.
 pub async fn tier_spends(c: &mut Conn, tenant: &str, windows: &[(&str, i64, i64)]) -> Result<Vec<i64>> {
     let mut out = vec![0; windows.len()];
-    let per = chunk_rows(4);
-    for (n, chunk) in windows.chunks(per).enumerate() {
+    for (n, chunk) in windows.chunks(LOOKUP_ROWS).enumerate() {
+        let mut p = Ph::new(c);
         let sql = format!(
             "SELECT v.column1 AS k, CAST(COALESCE(SUM(r.payable_minor - r.refunded_payable_minor), 0) AS BIGINT) AS s FROM (VALUES {}) AS v \
-             LEFT JOIN receipts r ON r.tenant_id = $1 AND r.member_id = v.column2 AND r.status IN ('committed', 'partially_refunded', 'refunded') \
+             LEFT JOIN receipts r ON r.tenant_id = {} AND r.member_id = v.column2 AND r.status IN ('committed', 'partially_refunded', 'refunded') \
              AND r.occurred_at >= v.column3 AND r.occurred_at < v.column4 GROUP BY v.column1",
-            groups(chunk.len(), 4, 2)
+            p.rows(chunk.len(), 4),
+            p.next()
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
         for (i, (m, from, to)) in chunk.iter().enumerate() {
-            q = q.bind((n * per + i) as i64).bind(*m).bind(*from).bind(*to);
+            q = q.bind((n * LOOKUP_ROWS + i) as i64).bind(*m).bind(*from).bind(*to);
         }
-        for r in q.fetch_all(&mut *c).await? {
+        for r in q.bind(tenant).fetch_all(&mut *c).await? {
             let k: i64 = col(&r, "k")?;
             if let Some(slot) = usize::try_from(k).ok().and_then(|k| out.get_mut(k)) {
                 *slot = col(&r, "s")?;
@@ -148,24 +175,33 @@ pub async fn tier_spends(c: &mut Conn, tenant: &str, windows: &[(&str, i64, i64)
 /// ([`crate::ledger::spendable_lots`]).
 pub async fn spendable_lots(c: &mut Conn, tenant: &str, members: &[&str], now: i64) -> Result<HashMap<String, Vec<Lot>>> {
     let mut out: HashMap<String, Vec<Lot>> = HashMap::new();
-    for chunk in members.chunks(chunk_rows(1)) {
+    for chunk in members.chunks(LOOKUP_ROWS) {
+        let mut p = Ph::new(c);
         let sql = format!(
-            "SELECT {} FROM lots WHERE tenant_id = $1 AND member_id IN ({}) AND is_pending = 0 AND points_remaining > 0 \
-             AND (expires_at IS NULL OR expires_at > $2) \
+            "SELECT {} FROM lots WHERE tenant_id = {} AND member_id IN ({}) AND is_pending = 0 AND points_remaining > 0 \
+             AND (expires_at IS NULL OR expires_at > {}) \
              ORDER BY member_id, CASE WHEN expires_at IS NULL THEN 1 ELSE 0 END, expires_at, seq",
             crate::ledger::LOT_COLS,
-            list(chunk.len(), 3)
+            p.next(),
+            p.list(chunk.len()),
+            p.next()
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant).bind(now);
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant);
         for m in chunk {
             q = q.bind(*m);
         }
-        for r in q.fetch_all(&mut *c).await? {
+        for r in q.bind(now).fetch_all(&mut *c).await? {
             let lot = crate::ledger::lot_row(&r)?;
             out.entry(lot.member_id.clone()).or_default().push(lot);
         }
     }
     Ok(out)
+}
+
+/// Rows of a statement with `cols` values per row, within both databases' limits on
+/// bound values (SQLite 32,766, PostgreSQL 65,535).
+fn chunk_rows(cols: usize) -> usize {
+    (30_000 / cols).max(1)
 }
 
 pub async fn insert_receipts(c: &mut Conn, tenant: &str, receipts: &[Receipt]) -> Result<()> {
@@ -175,7 +211,7 @@ pub async fn insert_receipts(c: &mut Conn, tenant: &str, receipts: &[Receipt]) -
             "INSERT INTO receipts (tenant_id, id, store_id, till_id, receipt_id, member_id, status, occurred_at, program_version, tier, body_hash, answer, \
              total_minor, payable_minor, refunded_payable_minor, points_redeemed, points_earned, earn_lot_id, expired_exempt, hold_id, created_at, committed_at) \
              VALUES {}",
-            groups(chunk.len(), COLS, 1)
+            Ph::new(c).rows(chunk.len(), COLS)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for r in chunk {
@@ -215,7 +251,7 @@ pub async fn insert_lines(c: &mut Conn, tenant: &str, lines: &[(&str, &Line)]) -
         let sql = format!(
             "INSERT INTO receipt_lines (tenant_id, receipt_pk, line_no, sku, name, category, qty_kind, quantity_base, total_minor, discount_minor, \
              redeemed_minor, points_redeemed, payable_minor, points_earned, refunded_base, wallet_minor, cashback_minor) VALUES {}",
-            groups(chunk.len(), COLS, 1)
+            Ph::new(c).rows(chunk.len(), COLS)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for (pk, l) in chunk {
@@ -249,7 +285,7 @@ pub async fn insert_lots(c: &mut Conn, tenant: &str, lots: &[Lot]) -> Result<()>
         let sql = format!(
             "INSERT INTO lots (tenant_id, id, member_id, source, ref_id, points_initial, points_remaining, is_pending, available_at, expires_at, seq, created_at) \
              VALUES {}",
-            groups(chunk.len(), COLS, 1)
+            Ph::new(c).rows(chunk.len(), COLS)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for l in chunk {
@@ -277,7 +313,7 @@ pub async fn insert_consumptions(c: &mut Conn, tenant: &str, cons: &[Consumption
     for chunk in cons.chunks(chunk_rows(COLS)) {
         let sql = format!(
             "INSERT INTO consumptions (tenant_id, id, member_id, lot_id, kind, ref_id, points, returned, seq, created_at) VALUES {}",
-            groups(chunk.len(), COLS, 1)
+            Ph::new(c).rows(chunk.len(), COLS)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for x in chunk {
@@ -301,15 +337,17 @@ pub async fn insert_consumptions(c: &mut Conn, tenant: &str, cons: &[Consumption
 /// Set the remaining points of several lots: (lot id, points remaining).
 pub async fn set_lots_remaining(c: &mut Conn, tenant: &str, lots: &[(&str, i64)]) -> Result<()> {
     for chunk in lots.chunks(chunk_rows(2)) {
+        let mut p = Ph::new(c);
         let sql = format!(
-            "UPDATE lots SET points_remaining = v.column2 FROM (VALUES {}) AS v WHERE lots.tenant_id = $1 AND lots.id = v.column1",
-            groups(chunk.len(), 2, 2)
+            "UPDATE lots SET points_remaining = v.column2 FROM (VALUES {}) AS v WHERE lots.tenant_id = {} AND lots.id = v.column1",
+            p.rows(chunk.len(), 2),
+            p.next()
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
         for (id, left) in chunk {
             q = q.bind(*id).bind(*left);
         }
-        q.execute(&mut *c).await?;
+        q.bind(tenant).execute(&mut *c).await?;
     }
     Ok(())
 }
@@ -318,13 +356,15 @@ pub async fn set_lots_remaining(c: &mut Conn, tenant: &str, lots: &[(&str, i64)]
 pub async fn save_balances(c: &mut Conn, tenant: &str, balances: &[Balance]) -> Result<()> {
     const COLS: usize = 10;
     for chunk in balances.chunks(chunk_rows(COLS)) {
+        let mut p = Ph::new(c);
         let sql = format!(
             "UPDATE balances SET points = v.column2, held = v.column3, pending = v.column4, debt = v.column5, lifetime_earned = v.column6, \
              seq = v.column7, next_due_at = v.column8, tier_code = v.column9, updated_at = v.column10 \
-             FROM (VALUES {}) AS v WHERE balances.tenant_id = $1 AND balances.member_id = v.column1",
-            groups(chunk.len(), COLS, 2)
+             FROM (VALUES {}) AS v WHERE balances.tenant_id = {} AND balances.member_id = v.column1",
+            p.rows(chunk.len(), COLS),
+            p.next()
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
         for b in chunk {
             q = q
                 .bind(&b.member_id)
@@ -338,20 +378,23 @@ pub async fn save_balances(c: &mut Conn, tenant: &str, balances: &[Balance]) -> 
                 .bind(&b.tier_code)
                 .bind(b.updated_at);
         }
-        q.execute(&mut *c).await?;
+        q.bind(tenant).execute(&mut *c).await?;
     }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{chunk_rows, groups, list};
+    use super::Ph;
 
     #[test]
-    fn placeholders_are_numbered_in_row_order() {
-        assert_eq!(groups(2, 3, 2), "($2, $3, $4), ($5, $6, $7)");
-        assert_eq!(groups(1, 1, 1), "($1)");
-        assert_eq!(list(3, 2), "$2, $3, $4");
-        assert!(chunk_rows(22) * 22 <= super::MAX_PARAMS);
+    fn placeholders_are_numbered_in_writing_order() {
+        let mut p = Ph { pg: true, n: 0 };
+        assert_eq!(p.rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(p.next(), "$7");
+        assert_eq!(p.list(2), "$8, $9");
+        let mut s = Ph { pg: false, n: 0 };
+        assert_eq!(s.rows(1, 2), "(?, ?)");
+        assert_eq!(s.list(2), "?, ?");
     }
 }

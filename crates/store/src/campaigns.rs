@@ -252,17 +252,10 @@ pub async fn insert_receipt_campaign(c: &mut Conn, tenant: &str, rc: &ReceiptCam
 pub async fn insert_receipt_campaigns(c: &mut Conn, tenant: &str, rcs: &[ReceiptCampaign]) -> Result<()> {
     const COLS: usize = 12;
     for chunk in rcs.chunks(400) {
-        let mut sql = String::from(
-            "INSERT INTO receipt_campaigns (tenant_id, receipt_pk, campaign_id, member_id, coupon_id, points, money_minor, stamps_every, stamp_lines, status, created_at, counted) VALUES ",
+        let sql = format!(
+            "INSERT INTO receipt_campaigns (tenant_id, receipt_pk, campaign_id, member_id, coupon_id, points, money_minor, stamps_every, stamp_lines, status, created_at, counted) VALUES {}",
+            crate::batch::Ph::new(c).rows(chunk.len(), COLS)
         );
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('(');
-            sql.push_str(&(1..=COLS).map(|k| format!("${}", i * COLS + k)).collect::<Vec<_>>().join(", "));
-            sql.push(')');
-        }
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for rc in chunk {
             q = q

@@ -64,9 +64,17 @@ impl From<sqlx::Error> for StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// The page cache of SQLite's writing connection (KiB). The readers keep SQLite's default.
+const WRITER_CACHE_KIB: i64 = 32 * 1024;
+
+/// How often SQLite's WAL is checkpointed (see `checkpoints`).
+const CHECKPOINT_EVERY_MS: u64 = 250;
+
 #[derive(Clone)]
 pub struct Db {
     pool: AnyPool,
+    /// SQLite only: the one connection that writes.
+    writer: Option<AnyPool>,
     backend: Backend,
     /// SQLite only: the one in-process writer.
     write_lock: Option<Arc<Mutex<()>>>,
@@ -175,26 +183,45 @@ impl Db {
                 format!("unsupported database URL (use sqlite:PATH or postgres://...): {url}").into(),
             )));
         };
-        let pool = match backend {
+        let sqlite = |max: u32, writer: bool| {
+            AnyPoolOptions::new().max_connections(max).after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = FULL").await?;
+                    conn.execute("PRAGMA foreign_keys = OFF").await?;
+                    if writer {
+                        conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA cache_size = -{WRITER_CACHE_KIB}"))).await?;
+                        // Savepoint journals in memory, not in a temporary file.
+                        conn.execute("PRAGMA temp_store = MEMORY").await?;
+                        // The WAL is checkpointed by `checkpoints`, off the write path.
+                        conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+                    }
+                    Ok(())
+                })
+            })
+        };
+        let (pool, writer) = match backend {
             Backend::Sqlite => {
-                AnyPoolOptions::new()
-                    .max_connections(8)
-                    .after_connect(|conn, _meta| {
-                        Box::pin(async move {
-                            conn.execute("PRAGMA busy_timeout = 10000").await?;
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute("PRAGMA synchronous = FULL").await?;
-                            conn.execute("PRAGMA foreign_keys = OFF").await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(&url)
-                    .await?
+                let pool = sqlite(8, false).connect(&url).await?;
+                // Every write goes through one connection, whose page cache then stays
+                // valid from one transaction to the next (SQLite drops a connection's
+                // cache when another connection has written since its last transaction).
+                let writer = if url.contains(":memory:") {
+                    None
+                } else {
+                    let writer = sqlite(1, true).connect(&url).await?;
+                    tokio::spawn(checkpoints(pool.clone()));
+                    Some(writer)
+                };
+                (pool, writer)
             }
-            Backend::Postgres => AnyPoolOptions::new().max_connections(32).acquire_timeout(Duration::from_secs(30)).connect(&url).await?,
+            Backend::Postgres => {
+                (AnyPoolOptions::new().max_connections(32).acquire_timeout(Duration::from_secs(30)).connect(&url).await?, None)
+            }
         };
         let write_lock = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(Db { pool, backend, write_lock, url })
+        Ok(Db { pool, writer, backend, write_lock, url })
     }
 
     pub fn backend(&self) -> Backend {
@@ -214,7 +241,7 @@ impl Db {
         match &self.write_lock {
             Some(lock) => {
                 let guard = lock.clone().lock_owned().await;
-                let inner = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                let inner = self.writer.as_ref().unwrap_or(&self.pool).begin_with("BEGIN IMMEDIATE").await?;
                 Ok(Tx { inner, backend: self.backend, _guard: Some(guard), defer: false, entries: Vec::new(), jobs: Vec::new() })
             }
             None => {
@@ -231,12 +258,33 @@ impl Db {
     }
 
     pub async fn close(&self) {
+        if let Some(w) = &self.writer {
+            w.close().await;
+        }
         self.pool.close().await;
     }
 
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+}
+
+/// SQLite: checkpoint the WAL into the database from a reading connection, so that the
+/// one writer never pays for it inside a commit (its own automatic checkpoint is off). A
+/// passive checkpoint copies what no reader still needs and never blocks the writer; the
+/// WAL starts over from its beginning once a checkpoint has copied all of it. Stops
+/// when the pool is closed.
+async fn checkpoints(pool: AnyPool) {
+    let mut every = tokio::time::interval(Duration::from_millis(CHECKPOINT_EVERY_MS));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !pool.is_closed() {
+        every.tick().await;
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await
+            && !pool.is_closed()
+        {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
     }
 }
 

@@ -53,13 +53,13 @@ pub async fn enqueue_many(c: &mut Conn, jobs: &[(String, String, String, i64)]) 
     }
     let rows: Vec<_> = earliest.into_iter().collect();
     for chunk in rows.chunks(500) {
+        let mut p = crate::batch::Ph::new(c);
         let mut sql = String::from("INSERT INTO jobs (tenant_id, kind, job_key, run_at, locked_until, attempts, last_error) VALUES ");
         for i in 0..chunk.len() {
-            let b = i * 4;
             if i > 0 {
                 sql.push_str(", ");
             }
-            sql.push_str(&format!("(${}, ${}, ${}, ${}, 0, 0, NULL)", b + 1, b + 2, b + 3, b + 4));
+            sql.push_str(&format!("({}, 0, 0, NULL)", p.list(4)));
         }
         sql.push_str(
             " ON CONFLICT (tenant_id, kind, job_key) DO UPDATE SET locked_until = 0, \

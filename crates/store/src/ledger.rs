@@ -367,18 +367,10 @@ pub async fn post_entry(tx: &mut crate::Tx, tenant: &str, e: Entry) -> Result<()
 /// Insert entries with multi-row statements (at most 500 rows each).
 pub async fn insert_entries(c: &mut Conn, entries: &[(String, Entry)]) -> Result<()> {
     for chunk in entries.chunks(500) {
-        let mut sql = String::from(
-            "INSERT INTO ledger_entries (tenant_id, member_id, seq, id, kind, points, created_at, occurred_at, receipt_id, reason, ref_id) VALUES ",
+        let sql = format!(
+            "INSERT INTO ledger_entries (tenant_id, member_id, seq, id, kind, points, created_at, occurred_at, receipt_id, reason, ref_id) VALUES {}",
+            crate::batch::Ph::new(c).rows(chunk.len(), 11)
         );
-        for i in 0..chunk.len() {
-            let b = i * 11;
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('(');
-            sql.push_str(&(1..=11).map(|k| format!("${}", b + k)).collect::<Vec<_>>().join(", "));
-            sql.push(')');
-        }
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (tenant, e) in chunk {
             q = q

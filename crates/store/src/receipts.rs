@@ -202,45 +202,8 @@ pub struct Line {
 
 /// Insert a receipt's lines, many per statement.
 pub async fn insert_lines(c: &mut Conn, tenant: &str, receipt_pk: &str, lines: &[Line]) -> Result<()> {
-    const COLS: usize = 17;
-    for chunk in lines.chunks(500) {
-        let mut sql = String::from(
-            "INSERT INTO receipt_lines (tenant_id, receipt_pk, line_no, sku, name, category, qty_kind, quantity_base, total_minor, discount_minor, \
-             redeemed_minor, points_redeemed, payable_minor, points_earned, refunded_base, wallet_minor, cashback_minor) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            let params: Vec<String> = (1..=COLS).map(|k| format!("${}", i * COLS + k)).collect();
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('(');
-            sql.push_str(&params.join(", "));
-            sql.push(')');
-        }
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for l in chunk {
-            q = q
-                .bind(tenant)
-                .bind(receipt_pk)
-                .bind(l.line_no)
-                .bind(&l.sku)
-                .bind(&l.name)
-                .bind(&l.category)
-                .bind(&l.qty_kind)
-                .bind(l.quantity_base)
-                .bind(l.total_minor)
-                .bind(l.discount_minor)
-                .bind(l.redeemed_minor)
-                .bind(l.points_redeemed)
-                .bind(l.payable_minor)
-                .bind(l.points_earned)
-                .bind(l.refunded_base)
-                .bind(l.wallet_minor)
-                .bind(l.cashback_minor);
-        }
-        q.execute(&mut *c).await?;
-    }
-    Ok(())
+    let rows: Vec<(&str, &Line)> = lines.iter().map(|l| (receipt_pk, l)).collect();
+    crate::batch::insert_lines(c, tenant, &rows).await
 }
 
 pub async fn lines(c: &mut Conn, tenant: &str, receipt_pk: &str) -> Result<Vec<Line>> {

@@ -459,6 +459,10 @@ async fn measure(exe: &Path, args: &BenchArgs, target: &Target, work: &WorkDir) 
     sampler.abort();
     let rss_peak_kb = proc_status_kb(pid, "VmHWM");
     let rss_now_kb = proc_status_kb(pid, "VmRSS");
+    let counters = match admin.get("/metrics").await {
+        Ok((200, body)) => server_counters(&String::from_utf8_lossy(&body)),
+        _ => Value::Null,
+    };
     drop(server);
 
     latencies.sort_unstable();
@@ -507,11 +511,42 @@ async fn measure(exe: &Path, args: &BenchArgs, target: &Target, work: &WorkDir) 
             // Share of the whole machine over warm-up plus measurement.
             "cpu_share": round(cpu_server / wall / std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64, 3),
         },
+        "group_commit": counters,
         "load_generator": {
             "cpu_share": round(cpu_self / wall / std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64, 3),
         },
         "check": check,
     }))
+}
+
+/// The server's own view of the run, from its Prometheus text (warm-up included):
+/// transactions of the write lanes, their mean size and time, and the checkouts the
+/// set-based path answered.
+fn server_counters(text: &str) -> Value {
+    let get = |name: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let batches = get("kopilka_group_commit_batch_size_count");
+    let requests = get("kopilka_group_commit_batch_size_sum");
+    let seconds = get("kopilka_group_commit_batch_seconds_sum");
+    let set_based = get("kopilka_group_commit_set_based_total");
+    let checkouts = text
+        .lines()
+        .filter(|l| l.starts_with("kopilka_pos_total{") && l.contains("op=\"checkout\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>();
+    if batches == 0.0 {
+        return Value::Null;
+    }
+    json!({
+        "batches": batches,
+        "mean_batch": (requests / batches * 10.0).round() / 10.0,
+        "mean_batch_ms": (seconds / batches * 1000.0 * 100.0).round() / 100.0,
+        "set_based_share": if checkouts > 0.0 { (set_based / checkouts * 1000.0).round() / 1000.0 } else { 0.0 },
+    })
 }
 
 fn print_text(r: &Value) {
@@ -561,6 +596,16 @@ fn print_text(r: &Value) {
         (s["cpu_share"].as_f64().unwrap_or(0.0) * 100.0).round(),
         (r["load_generator"]["cpu_share"].as_f64().unwrap_or(0.0) * 100.0).round()
     );
+    let g = &r["group_commit"];
+    if !g.is_null() {
+        println!(
+            "batches:    {} transactions, {} requests each on average, {} ms each; {}% of checkouts set-based",
+            g["batches"],
+            g["mean_batch"],
+            g["mean_batch_ms"],
+            (g["set_based_share"].as_f64().unwrap_or(0.0) * 100.0).round()
+        );
+    }
     if !r["check"].is_null() {
         println!(
             "check:      {} ({})",

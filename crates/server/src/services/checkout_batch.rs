@@ -81,8 +81,8 @@ struct Writes {
 
 /// Check out, in `tx`, every candidate (all of `tenant`) that this path can take. Returns
 /// each candidate's answer, or None for those left to the per-receipt path. An error
-/// means the caller must undo what this wrote (a savepoint) and send every candidate the
-/// per-receipt way.
+/// means the caller must undo what this wrote (it rolls the transaction back) and send
+/// every candidate the per-receipt way.
 pub async fn run(tx: &mut Tx, state: &AppState, tenant: &str, cands: &[Candidate]) -> Fallible<Vec<Option<Value>>> {
     let now = now_s();
     let mut out: Vec<Option<Value>> = vec![None; cands.len()];

@@ -59,7 +59,7 @@ pub struct GroupConfig {
 
 impl Default for GroupConfig {
     fn default() -> Self {
-        GroupConfig { max_batch: 64, pg_lanes: 8, set_based: true }
+        GroupConfig { max_batch: 64, pg_lanes: 4, set_based: true }
     }
 }
 
@@ -145,7 +145,9 @@ async fn lane(db: Db, mut rx: mpsc::Receiver<Job>, max_batch: usize, index: usiz
         metrics::histogram!("kopilka_group_commit_batch_size").record(batch.len() as f64);
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.requests.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        let started = std::time::Instant::now();
         run_batch(&db, &mut batch, &stats).await;
+        metrics::histogram!("kopilka_group_commit_batch_seconds").record(started.elapsed().as_secs_f64());
         debug_assert!(batch.is_empty());
     }
     tracing::debug!(lane = index, "write lane stopped");
@@ -163,8 +165,9 @@ async fn exec(tx: &mut Tx, sql: &'static str) -> Result<(), StoreError> {
 
 /// Run one batch and answer every job in it, whatever happens.
 ///
-/// Plain checkouts go first, set-wise ([`super::checkout_batch`]), inside a savepoint: when
-/// that path fails, it is rolled back and its checkouts run one by one with the rest.
+/// Plain checkouts go first, set-wise ([`super::checkout_batch`]): when that path fails,
+/// the transaction (which then holds nothing else) is rolled back and begun again, and
+/// its checkouts run one by one with the rest.
 ///
 /// Savepoints cost one round trip per request: one savepoint is opened before the first
 /// request; after a request that succeeded it is released and a new one opened in one
@@ -191,19 +194,35 @@ async fn run_batch(db: &Db, batch: &mut Vec<Job>, stats: &Stats) {
     if !fast.is_empty() {
         let cands: Vec<Candidate> = fast.iter_mut().filter_map(|j| j.fast.take()).collect();
         match fast_path(&mut tx, &cands).await {
-            Ok(answers) => {
+            Some(answers) => {
                 for (job, answer) in fast.into_iter().zip(answers) {
                     match answer {
                         Some(a) => {
                             stats.fast.fetch_add(1, Ordering::Relaxed);
+                            metrics::counter!("kopilka_group_commit_set_based_total").increment(1);
                             done.push((job.reply, Ok(a)));
                         }
                         None => slow.push(job),
                     }
                 }
             }
-            Err(why) => {
-                failed = Some(why);
+            None => {
+                // Nothing else ran in this transaction: start again without the
+                // set-based path.
+                let _ = tx.rollback().await;
+                match db.begin().await {
+                    Ok(t) => {
+                        tx = t;
+                        tx.defer_appends();
+                    }
+                    Err(e) => {
+                        let why = e.to_string();
+                        for job in fast.into_iter().chain(rest) {
+                            let _ = job.reply.send(Err(broken(&why)));
+                        }
+                        return;
+                    }
+                }
                 slow.extend(fast);
             }
         }
@@ -285,14 +304,12 @@ async fn run_batch(db: &Db, batch: &mut Vec<Job>, stats: &Stats) {
     }
 }
 
-/// The set-based path for the batch's plain checkouts, tenant by tenant, inside a
-/// savepoint. Per job: its answer, or None to run it the per-receipt way. When the path
-/// fails (a database error, a panic), what it wrote is rolled back and every job gets
-/// None; Err only when even that rollback fails (the transaction is then lost).
-async fn fast_path(tx: &mut Tx, cands: &[Candidate]) -> Result<Vec<Option<Value>>, String> {
+/// The set-based path for the batch's plain checkouts, tenant by tenant, first in the
+/// batch's transaction. Per job: its answer, or None to run it the per-receipt way. None
+/// when the path fails (a database error, a panic): the caller then rolls the
+/// transaction back, which held nothing else, and runs every job the per-receipt way.
+async fn fast_path(tx: &mut Tx, cands: &[Candidate]) -> Option<Vec<Option<Value>>> {
     let mut answers: Vec<Option<Value>> = vec![None; cands.len()];
-    exec(tx, "SAVEPOINT kopilka_f").await.map_err(|e| e.to_string())?;
-    let mark = tx.mark();
     let mut tenants: Vec<&str> = cands.iter().map(|c| c.auth.tenant_id.as_str()).collect();
     tenants.sort_unstable();
     tenants.dedup();
@@ -309,21 +326,15 @@ async fn fast_path(tx: &mut Tx, cands: &[Candidate]) -> Result<Vec<Option<Value>
             }
             Ok(Err(e)) => {
                 tracing::debug!(error = ?e, "the batched checkout path failed; its receipts run one by one");
-                return undo(tx, mark, cands.len()).await;
+                return None;
             }
             Err(_) => {
                 tracing::error!("the batched checkout path panicked; its receipts run one by one");
-                return undo(tx, mark, cands.len()).await;
+                return None;
             }
         }
     }
-    Ok(answers)
-}
-
-async fn undo(tx: &mut Tx, mark: kopilka_store::db::Mark, n: usize) -> Result<Vec<Option<Value>>, String> {
-    tx.rollback_to(mark);
-    exec(tx, "ROLLBACK TO SAVEPOINT kopilka_f").await.map_err(|e| e.to_string())?;
-    Ok(vec![None; n])
+    Some(answers)
 }
 
 #[cfg(test)]
