@@ -37,14 +37,14 @@ impl Ph {
     }
 
     /// The next placeholder.
-    pub fn next(&mut self) -> String {
+    pub fn param(&mut self) -> String {
         self.n += 1;
         if self.pg { format!("${}", self.n) } else { "?".to_owned() }
     }
 
     /// `n` placeholders, comma-separated.
     pub fn list(&mut self, n: usize) -> String {
-        (0..n).map(|_| self.next()).collect::<Vec<_>>().join(", ")
+        (0..n).map(|_| self.param()).collect::<Vec<_>>().join(", ")
     }
 
     /// `rows` parenthesised groups of `cols` placeholders: the rows of a VALUES list.
@@ -74,7 +74,7 @@ pub async fn existing_receipts(c: &mut Conn, tenant: &str, keys: &[(&str, &str, 
             "SELECT r.store_id, r.till_id, r.receipt_id FROM (VALUES {}) AS v \
              CROSS JOIN receipts r WHERE r.tenant_id = {} AND r.store_id = v.column1 AND r.till_id = v.column2 AND r.receipt_id = v.column3",
             p.rows(chunk.len(), 3),
-            p.next()
+            p.param()
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for (s, t, r) in chunk {
@@ -103,7 +103,7 @@ pub async fn members_by(c: &mut Conn, tenant: &str, by: By, values: &[&str]) -> 
         let sql = format!(
             "SELECT {} FROM members WHERE tenant_id = {} AND {column} IN ({})",
             crate::members::COLS,
-            p.next(),
+            p.param(),
             p.list(chunk.len())
         );
         let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant);
@@ -129,7 +129,7 @@ pub async fn lock_balances(tx: &mut Tx, tenant: &str, members: &[&str]) -> Resul
         let sql = format!(
             "SELECT {} FROM balances WHERE tenant_id = {} AND member_id IN ({}) ORDER BY member_id{}",
             crate::ledger::BAL_COLS,
-            p.next(),
+            p.param(),
             p.list(chunk.len()),
             tx.for_update()
         );
@@ -155,7 +155,7 @@ pub async fn tier_spends(c: &mut Conn, tenant: &str, windows: &[(&str, i64, i64)
              LEFT JOIN receipts r ON r.tenant_id = {} AND r.member_id = v.column2 AND r.status IN ('committed', 'partially_refunded', 'refunded') \
              AND r.occurred_at >= v.column3 AND r.occurred_at < v.column4 GROUP BY v.column1",
             p.rows(chunk.len(), 4),
-            p.next()
+            p.param()
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for (i, (m, from, to)) in chunk.iter().enumerate() {
@@ -182,9 +182,9 @@ pub async fn spendable_lots(c: &mut Conn, tenant: &str, members: &[&str], now: i
              AND (expires_at IS NULL OR expires_at > {}) \
              ORDER BY member_id, CASE WHEN expires_at IS NULL THEN 1 ELSE 0 END, expires_at, seq",
             crate::ledger::LOT_COLS,
-            p.next(),
+            p.param(),
             p.list(chunk.len()),
-            p.next()
+            p.param()
         );
         let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant);
         for m in chunk {
@@ -341,7 +341,7 @@ pub async fn set_lots_remaining(c: &mut Conn, tenant: &str, lots: &[(&str, i64)]
         let sql = format!(
             "UPDATE lots SET points_remaining = v.column2 FROM (VALUES {}) AS v WHERE lots.tenant_id = {} AND lots.id = v.column1",
             p.rows(chunk.len(), 2),
-            p.next()
+            p.param()
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for (id, left) in chunk {
@@ -362,7 +362,7 @@ pub async fn save_balances(c: &mut Conn, tenant: &str, balances: &[Balance]) -> 
              seq = v.column7, next_due_at = v.column8, tier_code = v.column9, updated_at = v.column10 \
              FROM (VALUES {}) AS v WHERE balances.tenant_id = {} AND balances.member_id = v.column1",
             p.rows(chunk.len(), COLS),
-            p.next()
+            p.param()
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for b in chunk {
@@ -391,7 +391,7 @@ mod tests {
     fn placeholders_are_numbered_in_writing_order() {
         let mut p = Ph { pg: true, n: 0 };
         assert_eq!(p.rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
-        assert_eq!(p.next(), "$7");
+        assert_eq!(p.param(), "$7");
         assert_eq!(p.list(2), "$8, $9");
         let mut s = Ph { pg: false, n: 0 };
         assert_eq!(s.rows(1, 2), "(?, ?)");

@@ -223,7 +223,7 @@ pub fn plain_records(
             r.status = status.to_owned();
             r.created_at = now;
             r.counted = set.by_id(&r.campaign_id).is_some_and(|k| k.spec.budget.is_limited());
-            let plain = !r.counted && r.coupon_id.is_none() && !(r.stamps_every > 0 && !r.member_id.is_empty());
+            let plain = !r.counted && r.coupon_id.is_none() && (r.stamps_every <= 0 || r.member_id.is_empty());
             plain.then_some(r)
         })
         .collect()
