@@ -19,7 +19,8 @@ use crate::db::{Result, Tx, col};
 use crate::ledger::{Balance, Consumption, Lot};
 use crate::members::{By, Member};
 use crate::receipts::{Line, Receipt};
-use sqlx::AssertSqlSafe;
+use sqlx::any::AnyArguments;
+use sqlx::{Any, Arguments, AssertSqlSafe};
 use std::collections::{HashMap, HashSet};
 
 /// Placeholders for one statement, numbered in the order they are written (and so must
@@ -59,6 +60,74 @@ impl Ph {
             s.push(')');
         }
         s
+    }
+}
+
+/// Write statements sent together. On SQLite they go as one text in one round trip to
+/// the connection's thread (its driver runs a text of several statements, binding the
+/// anonymous `?` of each in turn), which is most of a small statement's cost there; on
+/// PostgreSQL, whose extended protocol prepares one statement per message, one after
+/// the other. Each statement's values are bound with [`Script::bind`] in the order its
+/// placeholders ([`Script::ph`]) were written, then the statement is added with
+/// [`Script::push`]. A failing statement stops the script: the caller's transaction
+/// then holds an unknown part of it and must be rolled back, as after any failed write.
+pub struct Script {
+    pg: bool,
+    /// SQLite: the statements so far, and every value they bind.
+    sql: String,
+    args: AnyArguments,
+    /// PostgreSQL: the statements so far, each with its values.
+    ready: Vec<(String, AnyArguments)>,
+    error: Option<sqlx::error::BoxDynError>,
+}
+
+impl Script {
+    pub fn new(c: &Conn) -> Script {
+        Script { pg: Ph::new(c).pg, sql: String::new(), args: AnyArguments::default(), ready: Vec::new(), error: None }
+    }
+
+    /// Placeholders for the next statement.
+    pub fn ph(&self) -> Ph {
+        Ph { pg: self.pg, n: 0 }
+    }
+
+    /// Bind the next value of the statement being written.
+    pub fn bind<'t, T: sqlx::Encode<'t, Any> + sqlx::Type<Any>>(&mut self, value: T) -> &mut Self {
+        if let Err(e) = self.args.add(value)
+            && self.error.is_none()
+        {
+            self.error = Some(e);
+        }
+        self
+    }
+
+    /// Add a statement whose values were bound since the last one.
+    pub fn push(&mut self, sql: String) {
+        if self.pg {
+            self.ready.push((sql, std::mem::take(&mut self.args)));
+        } else {
+            if !self.sql.is_empty() {
+                self.sql.push_str(";\n");
+            }
+            self.sql.push_str(&sql);
+        }
+    }
+
+    /// Run every statement, in order.
+    pub async fn run(self, c: &mut Conn) -> Result<()> {
+        if let Some(e) = self.error {
+            return Err(sqlx::Error::Encode(e).into());
+        }
+        if self.pg {
+            for (sql, args) in self.ready {
+                sqlx::query_with(AssertSqlSafe(sql), args).execute(&mut *c).await?;
+            }
+        } else if !self.sql.is_empty() {
+            // Not kept prepared: the text changes with the row counts, and would only push
+            // the small statements out of the connection's cache.
+            sqlx::query_with(AssertSqlSafe(self.sql), self.args).persistent(false).execute(&mut *c).await?;
+        }
+        Ok(())
     }
 }
 
@@ -204,19 +273,17 @@ fn chunk_rows(cols: usize) -> usize {
     (30_000 / cols).max(1)
 }
 
-pub async fn insert_receipts(c: &mut Conn, tenant: &str, receipts: &[Receipt]) -> Result<()> {
+pub fn add_receipts(s: &mut Script, tenant: &str, receipts: &[Receipt]) {
     const COLS: usize = 22;
     for chunk in receipts.chunks(chunk_rows(COLS)) {
         let sql = format!(
             "INSERT INTO receipts (tenant_id, id, store_id, till_id, receipt_id, member_id, status, occurred_at, program_version, tier, body_hash, answer, \
              total_minor, payable_minor, refunded_payable_minor, points_redeemed, points_earned, earn_lot_id, expired_exempt, hold_id, created_at, committed_at) \
              VALUES {}",
-            Ph::new(c).rows(chunk.len(), COLS)
+            s.ph().rows(chunk.len(), COLS)
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
         for r in chunk {
-            q = q
-                .bind(tenant)
+            s.bind(tenant)
                 .bind(&r.id)
                 .bind(&r.store_id)
                 .bind(&r.till_id)
@@ -239,24 +306,21 @@ pub async fn insert_receipts(c: &mut Conn, tenant: &str, receipts: &[Receipt]) -
                 .bind(r.created_at)
                 .bind(r.committed_at);
         }
-        q.execute(&mut *c).await?;
+        s.push(sql);
     }
-    Ok(())
 }
 
 /// The lines of several receipts: (receipt pk, line).
-pub async fn insert_lines(c: &mut Conn, tenant: &str, lines: &[(&str, &Line)]) -> Result<()> {
+pub fn add_lines(s: &mut Script, tenant: &str, lines: &[(&str, &Line)]) {
     const COLS: usize = 17;
     for chunk in lines.chunks(chunk_rows(COLS)) {
         let sql = format!(
             "INSERT INTO receipt_lines (tenant_id, receipt_pk, line_no, sku, name, category, qty_kind, quantity_base, total_minor, discount_minor, \
              redeemed_minor, points_redeemed, payable_minor, points_earned, refunded_base, wallet_minor, cashback_minor) VALUES {}",
-            Ph::new(c).rows(chunk.len(), COLS)
+            s.ph().rows(chunk.len(), COLS)
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
         for (pk, l) in chunk {
-            q = q
-                .bind(tenant)
+            s.bind(tenant)
                 .bind(*pk)
                 .bind(l.line_no)
                 .bind(&l.sku)
@@ -274,23 +338,20 @@ pub async fn insert_lines(c: &mut Conn, tenant: &str, lines: &[(&str, &Line)]) -
                 .bind(l.wallet_minor)
                 .bind(l.cashback_minor);
         }
-        q.execute(&mut *c).await?;
+        s.push(sql);
     }
-    Ok(())
 }
 
-pub async fn insert_lots(c: &mut Conn, tenant: &str, lots: &[Lot]) -> Result<()> {
+pub fn add_lots(s: &mut Script, tenant: &str, lots: &[Lot]) {
     const COLS: usize = 12;
     for chunk in lots.chunks(chunk_rows(COLS)) {
         let sql = format!(
             "INSERT INTO lots (tenant_id, id, member_id, source, ref_id, points_initial, points_remaining, is_pending, available_at, expires_at, seq, created_at) \
              VALUES {}",
-            Ph::new(c).rows(chunk.len(), COLS)
+            s.ph().rows(chunk.len(), COLS)
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
         for l in chunk {
-            q = q
-                .bind(tenant)
+            s.bind(tenant)
                 .bind(&l.id)
                 .bind(&l.member_id)
                 .bind(&l.source)
@@ -303,22 +364,19 @@ pub async fn insert_lots(c: &mut Conn, tenant: &str, lots: &[Lot]) -> Result<()>
                 .bind(l.seq)
                 .bind(l.created_at);
         }
-        q.execute(&mut *c).await?;
+        s.push(sql);
     }
-    Ok(())
 }
 
-pub async fn insert_consumptions(c: &mut Conn, tenant: &str, cons: &[Consumption]) -> Result<()> {
+pub fn add_consumptions(s: &mut Script, tenant: &str, cons: &[Consumption]) {
     const COLS: usize = 10;
     for chunk in cons.chunks(chunk_rows(COLS)) {
         let sql = format!(
             "INSERT INTO consumptions (tenant_id, id, member_id, lot_id, kind, ref_id, points, returned, seq, created_at) VALUES {}",
-            Ph::new(c).rows(chunk.len(), COLS)
+            s.ph().rows(chunk.len(), COLS)
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
         for x in chunk {
-            q = q
-                .bind(tenant)
+            s.bind(tenant)
                 .bind(&x.id)
                 .bind(&x.member_id)
                 .bind(&x.lot_id)
@@ -329,34 +387,32 @@ pub async fn insert_consumptions(c: &mut Conn, tenant: &str, cons: &[Consumption
                 .bind(x.seq)
                 .bind(x.created_at);
         }
-        q.execute(&mut *c).await?;
+        s.push(sql);
     }
-    Ok(())
 }
 
 /// Set the remaining points of several lots: (lot id, points remaining).
-pub async fn set_lots_remaining(c: &mut Conn, tenant: &str, lots: &[(&str, i64)]) -> Result<()> {
+pub fn add_lots_remaining(s: &mut Script, tenant: &str, lots: &[(&str, i64)]) {
     for chunk in lots.chunks(chunk_rows(2)) {
-        let mut p = Ph::new(c);
+        let mut p = s.ph();
         let sql = format!(
             "UPDATE lots SET points_remaining = v.column2 FROM (VALUES {}) AS v WHERE lots.tenant_id = {} AND lots.id = v.column1",
             p.rows(chunk.len(), 2),
             p.param()
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
         for (id, left) in chunk {
-            q = q.bind(*id).bind(*left);
+            s.bind(*id).bind(*left);
         }
-        q.bind(tenant).execute(&mut *c).await?;
+        s.bind(tenant);
+        s.push(sql);
     }
-    Ok(())
 }
 
 /// Write several balance projections back ([`crate::ledger::save_balance`]).
-pub async fn save_balances(c: &mut Conn, tenant: &str, balances: &[Balance]) -> Result<()> {
+pub fn add_balances(s: &mut Script, tenant: &str, balances: &[Balance]) {
     const COLS: usize = 10;
     for chunk in balances.chunks(chunk_rows(COLS)) {
-        let mut p = Ph::new(c);
+        let mut p = s.ph();
         let sql = format!(
             "UPDATE balances SET points = v.column2, held = v.column3, pending = v.column4, debt = v.column5, lifetime_earned = v.column6, \
              seq = v.column7, next_due_at = v.column8, tier_code = v.column9, updated_at = v.column10 \
@@ -364,10 +420,8 @@ pub async fn save_balances(c: &mut Conn, tenant: &str, balances: &[Balance]) -> 
             p.rows(chunk.len(), COLS),
             p.param()
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
         for b in chunk {
-            q = q
-                .bind(&b.member_id)
+            s.bind(&b.member_id)
                 .bind(b.points)
                 .bind(b.held)
                 .bind(b.pending)
@@ -378,9 +432,9 @@ pub async fn save_balances(c: &mut Conn, tenant: &str, balances: &[Balance]) -> 
                 .bind(&b.tier_code)
                 .bind(b.updated_at);
         }
-        q.bind(tenant).execute(&mut *c).await?;
+        s.bind(tenant);
+        s.push(sql);
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -250,16 +250,20 @@ pub async fn insert_receipt_campaign(c: &mut Conn, tenant: &str, rc: &ReceiptCam
 
 /// Insert a receipt's campaign records, many rows per statement.
 pub async fn insert_receipt_campaigns(c: &mut Conn, tenant: &str, rcs: &[ReceiptCampaign]) -> Result<()> {
+    let mut s = crate::batch::Script::new(c);
+    add_receipt_campaigns(&mut s, tenant, rcs);
+    s.run(c).await
+}
+
+pub fn add_receipt_campaigns(s: &mut crate::batch::Script, tenant: &str, rcs: &[ReceiptCampaign]) {
     const COLS: usize = 12;
     for chunk in rcs.chunks(400) {
         let sql = format!(
             "INSERT INTO receipt_campaigns (tenant_id, receipt_pk, campaign_id, member_id, coupon_id, points, money_minor, stamps_every, stamp_lines, status, created_at, counted) VALUES {}",
-            crate::batch::Ph::new(c).rows(chunk.len(), COLS)
+            s.ph().rows(chunk.len(), COLS)
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
         for rc in chunk {
-            q = q
-                .bind(tenant)
+            s.bind(tenant)
                 .bind(&rc.receipt_pk)
                 .bind(&rc.campaign_id)
                 .bind(&rc.member_id)
@@ -272,9 +276,8 @@ pub async fn insert_receipt_campaigns(c: &mut Conn, tenant: &str, rcs: &[Receipt
                 .bind(rc.created_at)
                 .bind(i64::from(rc.counted));
         }
-        q.execute(&mut *c).await?;
+        s.push(sql);
     }
-    Ok(())
 }
 
 pub async fn receipt_campaigns(c: &mut Conn, tenant: &str, receipt_pk: &str) -> Result<Vec<ReceiptCampaign>> {

@@ -46,6 +46,14 @@ pub async fn enqueue_in(tx: &mut crate::Tx, tenant: &str, kind: &str, key: &str,
 /// [`enqueue`] many jobs with multi-row statements; a job asked for twice is queued once,
 /// at the earlier time.
 pub async fn enqueue_many(c: &mut Conn, jobs: &[(String, String, String, i64)]) -> Result<()> {
+    let mut s = crate::batch::Script::new(c);
+    add_many(&mut s, jobs);
+    s.run(c).await
+}
+
+/// Add the upserts of `jobs` (tenant, kind, key, run at; the earliest run at of a job
+/// named twice) to a script.
+pub fn add_many(s: &mut crate::batch::Script, jobs: &[(String, String, String, i64)]) {
     let mut earliest: std::collections::BTreeMap<(&str, &str, &str), i64> = std::collections::BTreeMap::new();
     for (tenant, kind, key, run_at) in jobs {
         let at = earliest.entry((tenant.as_str(), kind.as_str(), key.as_str())).or_insert(*run_at);
@@ -53,7 +61,7 @@ pub async fn enqueue_many(c: &mut Conn, jobs: &[(String, String, String, i64)]) 
     }
     let rows: Vec<_> = earliest.into_iter().collect();
     for chunk in rows.chunks(500) {
-        let mut p = crate::batch::Ph::new(c);
+        let mut p = s.ph();
         let mut sql = String::from("INSERT INTO jobs (tenant_id, kind, job_key, run_at, locked_until, attempts, last_error) VALUES ");
         for i in 0..chunk.len() {
             if i > 0 {
@@ -65,13 +73,11 @@ pub async fn enqueue_many(c: &mut Conn, jobs: &[(String, String, String, i64)]) 
             " ON CONFLICT (tenant_id, kind, job_key) DO UPDATE SET locked_until = 0, \
              run_at = CASE WHEN excluded.run_at < jobs.run_at THEN excluded.run_at ELSE jobs.run_at END",
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for ((tenant, kind, key), run_at) in chunk {
-            q = q.bind(*tenant).bind(*kind).bind(*key).bind(*run_at);
+            s.bind(*tenant).bind(*kind).bind(*key).bind(*run_at);
         }
-        q.execute(&mut *c).await?;
+        s.push(sql);
     }
-    Ok(())
 }
 
 /// Queue a periodic job unless it is already queued (its own schedule stands).

@@ -366,15 +366,20 @@ pub async fn post_entry(tx: &mut crate::Tx, tenant: &str, e: Entry) -> Result<()
 
 /// Insert entries with multi-row statements (at most 500 rows each).
 pub async fn insert_entries(c: &mut Conn, entries: &[(String, Entry)]) -> Result<()> {
+    let mut s = crate::batch::Script::new(c);
+    add_entries(&mut s, entries);
+    s.run(c).await
+}
+
+/// Add the inserts of `entries` (tenant, entry) to a script.
+pub fn add_entries(s: &mut crate::batch::Script, entries: &[(String, Entry)]) {
     for chunk in entries.chunks(500) {
         let sql = format!(
             "INSERT INTO ledger_entries (tenant_id, member_id, seq, id, kind, points, created_at, occurred_at, receipt_id, reason, ref_id) VALUES {}",
-            crate::batch::Ph::new(c).rows(chunk.len(), 11)
+            s.ph().rows(chunk.len(), 11)
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (tenant, e) in chunk {
-            q = q
-                .bind(tenant)
+            s.bind(tenant)
                 .bind(&e.member_id)
                 .bind(e.seq)
                 .bind(&e.id)
@@ -386,9 +391,8 @@ pub async fn insert_entries(c: &mut Conn, entries: &[(String, Entry)]) -> Result
                 .bind(&e.reason)
                 .bind(&e.ref_id);
         }
-        q.execute(&mut *c).await?;
+        s.push(sql);
     }
-    Ok(())
 }
 
 /// Newest first, strictly before `before_seq` when given.

@@ -16,7 +16,7 @@ pub mod server;
 pub mod tenants;
 pub mod web;
 
-pub use db::{Backend, Db, Result, StoreError, Tx};
+pub use db::{Backend, Db, Kept, Result, StoreError, Tx};
 pub use sqlx::AnyConnection as Conn;
 
 /// Unix seconds now.

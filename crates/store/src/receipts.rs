@@ -203,7 +203,9 @@ pub struct Line {
 /// Insert a receipt's lines, many per statement.
 pub async fn insert_lines(c: &mut Conn, tenant: &str, receipt_pk: &str, lines: &[Line]) -> Result<()> {
     let rows: Vec<(&str, &Line)> = lines.iter().map(|l| (receipt_pk, l)).collect();
-    crate::batch::insert_lines(c, tenant, &rows).await
+    let mut s = crate::batch::Script::new(c);
+    crate::batch::add_lines(&mut s, tenant, &rows);
+    s.run(c).await
 }
 
 pub async fn lines(c: &mut Conn, tenant: &str, receipt_pk: &str) -> Result<Vec<Line>> {

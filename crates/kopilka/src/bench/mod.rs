@@ -527,7 +527,9 @@ fn server_counters(text: &str) -> Value {
         text.lines()
             .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+            .sum::<f64>()
+            // An empty sum of floats is -0.0, which prints as "-0".
+            + 0.0
     };
     let batches = get("kopilka_group_commit_batch_size_count");
     let requests = get("kopilka_group_commit_batch_size_sum");
@@ -537,7 +539,8 @@ fn server_counters(text: &str) -> Value {
         .lines()
         .filter(|l| l.starts_with("kopilka_pos_total{") && l.contains("op=\"checkout\""))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>();
+        .sum::<f64>()
+        + 0.0;
     if batches == 0.0 {
         return Value::Null;
     }

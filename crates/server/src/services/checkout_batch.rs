@@ -387,7 +387,6 @@ pub async fn run(tx: &mut Tx, state: &AppState, tenant: &str, cands: &[Candidate
         w.receipts.push(receipt);
         out[i.at] = Some(ans);
     }
-
     write(tx, tenant, w).await?;
     Ok(out)
 }
@@ -436,30 +435,37 @@ async fn write(tx: &mut Tx, tenant: &str, mut w: Writes) -> Fallible<()> {
         return Ok(());
     }
     let c = tx.conn();
-    // The receipts first: a receipt id taken meanwhile by another lane fails here,
+    // The receipts first: a receipt id taken meanwhile by another lane fails there,
     // before anything else is written.
-    batch::insert_receipts(c, tenant, &w.receipts).await?;
+    let mut s = batch::Script::new(c);
+    batch::add_receipts(&mut s, tenant, &w.receipts);
     let lines: Vec<(&str, &Line)> = w.lines.iter().map(|(pk, l)| (pk.as_str(), l)).collect();
-    batch::insert_lines(c, tenant, &lines).await?;
+    batch::add_lines(&mut s, tenant, &lines);
+    let updates: Vec<(&str, i64)> = w.lot_updates.iter().map(|(id, n)| (id.as_str(), *n)).collect();
     if !w.consumptions.is_empty() {
-        batch::insert_consumptions(c, tenant, &w.consumptions).await?;
-        let updates: Vec<(&str, i64)> = w.lot_updates.iter().map(|(id, n)| (id.as_str(), *n)).collect();
-        batch::set_lots_remaining(c, tenant, &updates).await?;
+        batch::add_consumptions(&mut s, tenant, &w.consumptions);
+        batch::add_lots_remaining(&mut s, tenant, &updates);
     }
     if !w.lots.is_empty() {
-        batch::insert_lots(c, tenant, &w.lots).await?;
+        batch::add_lots(&mut s, tenant, &w.lots);
     }
-    for m in &w.recheck_due {
-        let due = ledger::next_due(c, tenant, m).await?;
-        if let Some(b) = w.balances.iter_mut().find(|b| b.member_id == *m) {
-            b.next_due_at = due;
+    if !w.recheck_due.is_empty() {
+        // The next due time is read back from the lots just written.
+        s.run(c).await?;
+        for m in &w.recheck_due {
+            let due = ledger::next_due(c, tenant, m).await?;
+            if let Some(b) = w.balances.iter_mut().find(|b| b.member_id == *m) {
+                b.next_due_at = due;
+            }
         }
+        s = batch::Script::new(c);
     }
     if !w.balances.is_empty() {
-        batch::save_balances(c, tenant, &w.balances).await?;
+        batch::add_balances(&mut s, tenant, &w.balances);
     }
     if !w.records.is_empty() {
-        kopilka_store::campaigns::insert_receipt_campaigns(c, tenant, &w.records).await?;
+        kopilka_store::campaigns::add_receipt_campaigns(&mut s, tenant, &w.records);
     }
+    s.run(c).await?;
     Ok(())
 }

@@ -29,7 +29,7 @@
 use super::checkout_batch::Candidate;
 use super::{Failure, Fallible};
 use futures_util::FutureExt;
-use kopilka_store::{Backend, Db, StoreError, Tx};
+use kopilka_store::{Backend, Db, Kept, StoreError, Tx};
 use serde_json::Value;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
@@ -41,6 +41,9 @@ use tokio::sync::{mpsc, oneshot};
 
 /// One request's work inside the batch's transaction.
 pub type Work = Box<dyn for<'t> FnOnce(&'t mut Tx) -> Pin<Box<dyn Future<Output = Fallible<Value>> + Send + 't>> + Send>;
+
+/// The longest a lane keeps its connection over consecutive batches.
+const KEEP_AT_MOST: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Requests that may wait in one lane's queue.
 const QUEUE_PER_LANE: usize = 1024;
@@ -141,14 +144,25 @@ fn lane_for(key: &str, lanes: usize) -> usize {
 
 async fn lane(db: Db, mut rx: mpsc::Receiver<Job>, max_batch: usize, index: usize, stats: Arc<Stats>) {
     let mut batch = Vec::with_capacity(max_batch);
+    // The connection (and SQLite's write lock), kept from one batch to the next while
+    // more requests wait, but never longer than `KEEP_AT_MOST` at a time: every other
+    // writer (the job worker, the admin API) waits meanwhile, and the lock is fair.
+    let mut kept: Option<Kept> = None;
+    let mut kept_since = std::time::Instant::now();
     while rx.recv_many(&mut batch, max_batch).await > 0 {
         metrics::histogram!("kopilka_group_commit_batch_size").record(batch.len() as f64);
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.requests.fetch_add(batch.len() as u64, Ordering::Relaxed);
         let started = std::time::Instant::now();
-        run_batch(&db, &mut batch, &stats).await;
+        if kept.is_none() {
+            kept_since = started;
+        }
+        kept = run_batch(&db, &mut batch, &stats, kept).await;
         metrics::histogram!("kopilka_group_commit_batch_seconds").record(started.elapsed().as_secs_f64());
         debug_assert!(batch.is_empty());
+        if rx.is_empty() || kept_since.elapsed() >= KEEP_AT_MOST {
+            kept = None;
+        }
     }
     tracing::debug!(lane = index, "write lane stopped");
 }
@@ -173,15 +187,17 @@ async fn exec(tx: &mut Tx, sql: &'static str) -> Result<(), StoreError> {
 /// request; after a request that succeeded it is released and a new one opened in one
 /// step (none after the last: the commit ends it), and after one that failed it is rolled
 /// back to, which leaves it open for the next request.
-async fn run_batch(db: &Db, batch: &mut Vec<Job>, stats: &Stats) {
-    let mut tx = match db.begin().await {
+///
+/// Returns the connection to keep for the next batch, when the batch committed.
+async fn run_batch(db: &Db, batch: &mut Vec<Job>, stats: &Stats, kept: Option<Kept>) -> Option<Kept> {
+    let mut tx = match db.begin_kept(kept).await {
         Ok(tx) => tx,
         Err(e) => {
             let why = e.to_string();
             for job in batch.drain(..) {
                 let _ = job.reply.send(Err(broken(&why)));
             }
-            return;
+            return None;
         }
     };
     // Ledger entries and job upserts of the whole batch go in one statement each, at the
@@ -220,7 +236,7 @@ async fn run_batch(db: &Db, batch: &mut Vec<Job>, stats: &Stats) {
                         for job in fast.into_iter().chain(rest) {
                             let _ = job.reply.send(Err(broken(&why)));
                         }
-                        return;
+                        return None;
                     }
                 }
                 slow.extend(fast);
@@ -277,7 +293,7 @@ async fn run_batch(db: &Db, batch: &mut Vec<Job>, stats: &Stats) {
         for (reply, _) in done {
             let _ = reply.send(Err(broken(&why)));
         }
-        return;
+        return None;
     }
     if single && done.first().is_some_and(|(_, out)| out.is_err()) {
         // Nothing to keep: the one request failed.
@@ -285,13 +301,14 @@ async fn run_batch(db: &Db, batch: &mut Vec<Job>, stats: &Stats) {
         for (reply, out) in done {
             let _ = reply.send(out);
         }
-        return;
+        return None;
     }
-    match tx.commit().await {
-        Ok(()) => {
+    match tx.commit_keep().await {
+        Ok(kept) => {
             for (reply, out) in done {
                 let _ = reply.send(out);
             }
+            Some(kept)
         }
         Err(e) => {
             // Nothing of the batch is committed. A business error seen inside it may have
@@ -300,6 +317,7 @@ async fn run_batch(db: &Db, batch: &mut Vec<Job>, stats: &Stats) {
             for (reply, _) in done {
                 let _ = reply.send(Err(broken(&why)));
             }
+            None
         }
     }
 }
