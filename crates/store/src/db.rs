@@ -77,6 +77,10 @@ const WRITER_CACHE_KIB: i64 = 32 * 1024;
 /// tests, so that a test sees it happen after little writing).
 const WAL_KEEP_BYTES: i64 = if cfg!(test) { 1 << 20 } else { 64 << 20 };
 
+/// Frames committed during a checkpoint that are few enough to copy under the write
+/// lock (see `checkpoints`).
+const CHECKPOINT_CATCH_UP_FRAMES: i64 = 256;
+
 /// How often SQLite's WAL is checkpointed (see `checkpoints`).
 const CHECKPOINT_EVERY_MS: u64 = if cfg!(test) { 50 } else { 250 };
 
@@ -346,33 +350,49 @@ impl Db {
 /// SQLite: checkpoint the WAL into the database from a reading connection, so that the
 /// one writer rarely pays for it inside a commit (its own automatic checkpoint is off).
 ///
-/// Every `CHECKPOINT_EVERY_MS`, two passive checkpoints (they never block the writer
-/// inside SQLite, and copy only what no reader still needs):
-/// - the first runs beside the writer and copies most of the WAL;
-/// - the second runs while holding the in-process write lock, so no write is under way:
-///   it copies the few frames committed meanwhile, and so the whole WAL. The next write
+/// Every `CHECKPOINT_EVERY_MS`, passive checkpoints (they never block the writer inside
+/// SQLite, and copy only what no reader still needs):
+/// - up to three run beside the writer: the first copies most of the WAL, the next ones
+///   what was committed meanwhile, until that is little (`CHECKPOINT_CATCH_UP_FRAMES`);
+/// - the last runs while holding the in-process write lock, so no write is under way:
+///   it copies the few frames still left, and so the whole WAL. The next write
 ///   transaction then starts the WAL over from its beginning.
 ///
-/// Without the second, the writer would always be a few frames ahead, the WAL would
-/// never start over, and the file would grow without end (about 80 MB a second under
-/// `kopilka bench`; and appending to a file costs more than overwriting it).
+/// Without the last, the writer would always be a few frames ahead, the WAL would never
+/// start over, and the file would grow without end (about 90 MB a second under
+/// `kopilka bench`). The passes before it keep the writer's wait for it short.
 /// Stops when the pool is closed.
 async fn checkpoints(pool: AnyPool, write_lock: Arc<Mutex<()>>) {
     let mut every = tokio::time::interval(Duration::from_millis(CHECKPOINT_EVERY_MS));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The frames in the WAL after a passive checkpoint (all of them copied, unless a
+    // reader still needed some), or None when it failed.
     let checkpoint = |pool: &AnyPool| {
         let pool = pool.clone();
         async move {
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await
-                && !pool.is_closed()
-            {
-                tracing::warn!(error = %e, "WAL checkpoint failed");
+            match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&pool).await {
+                Ok(row) => row.try_get::<i64, _>(1).ok(),
+                Err(e) => {
+                    if !pool.is_closed() {
+                        tracing::warn!(error = %e, "WAL checkpoint failed");
+                    }
+                    None
+                }
             }
         }
     };
     while !pool.is_closed() {
         every.tick().await;
-        checkpoint(&pool).await;
+        let mut last = checkpoint(&pool).await;
+        for _ in 0..2 {
+            let now = checkpoint(&pool).await;
+            // The WAL started over meanwhile (fewer frames), or little was added.
+            let small = matches!((last, now), (Some(a), Some(b)) if b < a || b - a <= CHECKPOINT_CATCH_UP_FRAMES);
+            last = now;
+            if small {
+                break;
+            }
+        }
         let _no_writes = write_lock.lock().await;
         checkpoint(&pool).await;
     }
