@@ -273,6 +273,18 @@ pub async fn use_login_link(c: &mut Conn, token_hash: &str, now: i64) -> Result<
     .transpose()
 }
 
+/// Spend every unused login link of a staff account (its password changed: a link sent
+/// before must not set another one). Answers how many were revoked.
+pub async fn revoke_login_links(c: &mut Conn, tenant: &str, staff_id: &str, now: i64) -> Result<u64> {
+    let r = sqlx::query("UPDATE login_links SET used_at = $3 WHERE tenant_id = $1 AND staff_id = $2 AND used_at IS NULL")
+        .bind(tenant)
+        .bind(staff_id)
+        .bind(now)
+        .execute(c)
+        .await?;
+    Ok(r.rows_affected())
+}
+
 /// Whether any tenant exists (the first-run setup page works only before the first).
 pub async fn any_tenant(c: &mut Conn) -> Result<bool> {
     let r = sqlx::query("SELECT id FROM tenants LIMIT 1").fetch_optional(c).await?;

@@ -386,13 +386,15 @@ pub async fn create_staff(db: &kopilka_store::Db, tenant: &str, actor: &str, ema
     Ok(user)
 }
 
-/// Set a staff member's password and end every session of theirs (the caller starts a
-/// fresh one for this browser).
+/// Set a staff member's password, end every session of theirs (the caller starts a fresh
+/// one for this browser) and revoke their unused login links (a link logs in without the
+/// password, and lets its holder set a new one).
 pub async fn set_password(st: &WebState, staff: &Staff, password: &str) -> Result<(), ApiError> {
     let hash = hash_password(password).await?;
     let mut tx = st.app.db.begin().await?;
     rows::set_staff_password(tx.conn(), &staff.tenant.id, &staff.user.id, &hash).await?;
     rows::delete_sessions_of(tx.conn(), &staff.tenant.id, STAFF.name, &staff.user.id).await?;
+    rows::revoke_login_links(tx.conn(), &staff.tenant.id, &staff.user.id, now_s()).await?;
     tenants::audit(tx.conn(), &staff.tenant.id, &staff.actor(), "staff.password", "staff", &staff.user.id, &serde_json::json!({}), now_s())
         .await?;
     tx.commit().await?;

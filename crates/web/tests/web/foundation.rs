@@ -193,6 +193,37 @@ both!(login_links_work_once_and_lead_to_setting_a_password, |app: TestApp| async
     third.login("new@shop.test", "a new password").await;
 });
 
+both!(a_password_change_revokes_unused_login_links, |app: TestApp| async move {
+    let t = app.tenant("Shop").await;
+    let id = app.staff(&t, "kept@shop.test", "marketer", "the old password").await;
+    let url = kopilka_web::staff::create_login_link(&app.state.db, &app.url, &t.id, &id).await.unwrap();
+    let path = url.strip_prefix(&app.url).unwrap().to_owned();
+    // Another staff member's link is not touched.
+    let other_id = app.staff(&t, "other@shop.test", "analyst", "another password").await;
+    let other_url = kopilka_web::staff::create_login_link(&app.state.db, &app.url, &t.id, &other_id).await.unwrap();
+    let other_path = other_url.strip_prefix(&app.url).unwrap().to_owned();
+
+    let mut b = app.browser();
+    b.login("kept@shop.test", "the old password").await;
+    b.get("/admin/password").await.assert_status(200);
+    let p = b
+        .post("/admin/password", &[("current", "the old password"), ("password", "a new password"), ("password2", "a new password")])
+        .await;
+    p.assert_status(303);
+
+    // The link sent before the change no longer logs in.
+    let mut holder = app.browser();
+    holder.get(&path).await.assert_status(200);
+    holder.post(&path, &[]).await.assert_status(422);
+    holder.get("/admin/password").await.assert_status(303);
+    let mut c = app.state.db.pool().acquire().await.unwrap();
+    let unused: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM login_links WHERE used_at IS NULL").fetch_one(&mut *c).await.unwrap();
+    assert_eq!(unused, 1, "only the other account's link is left");
+    let mut other = app.browser();
+    other.get(&other_path).await.assert_status(200);
+    other.post(&other_path, &[]).await.assert_status(303);
+});
+
 both!(language_follows_the_browser_and_the_switch, |app: TestApp| async move {
     let mut b = app.browser();
     b.accept_language = Some("ru-RU,ru;q=0.9,en;q=0.8".into());
