@@ -115,6 +115,10 @@ async fn change(st: &WebState, staff: &Staff, id: &str, role: Option<StaffRole>,
     }
     let tenant = &staff.tenant.id;
     let mut tx = st.app.db.begin().await?;
+    // One staff change of a tenant at a time (PostgreSQL; SQLite's one writer already
+    // does this): two owners demoting each other at once must not both count the other
+    // as the owner who remains.
+    tenants::lock_tenant(&mut tx, tenant, true).await?;
     let user = rows::staff_by_id(tx.conn(), tenant, id).await?.ok_or_else(WebError::not_found)?;
     let leaves_owners = user.role == "owner"
         && user.disabled_at.is_none()
