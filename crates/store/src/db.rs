@@ -73,6 +73,11 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// The page cache of SQLite's writing connection (KiB). The readers keep SQLite's default.
 const WRITER_CACHE_KIB: i64 = 32 * 1024;
 
+/// PostgreSQL: the group commit lanes' connections ([`Db::begin_batch`]) and the
+/// prepared statements each keeps.
+const LANE_CONNECTIONS: u32 = 16;
+const LANE_STATEMENTS: usize = 500;
+
 /// The size SQLite's WAL file is cut back to when it starts over (small in the unit
 /// tests, so that a test sees it happen after little writing).
 const WAL_KEEP_BYTES: i64 = if cfg!(test) { 1 << 20 } else { 64 << 20 };
@@ -87,7 +92,8 @@ const CHECKPOINT_EVERY_MS: u64 = if cfg!(test) { 50 } else { 250 };
 #[derive(Clone)]
 pub struct Db {
     pool: AnyPool,
-    /// SQLite only: the one connection that writes.
+    /// SQLite: the one connection that writes. PostgreSQL: the connections of the group
+    /// commit's lanes ([`Db::begin_batch`]), with a larger statement cache.
     writer: Option<AnyPool>,
     backend: Backend,
     /// SQLite only: the one in-process writer.
@@ -180,7 +186,7 @@ impl Tx {
     }
 
     /// Commit, and keep the connection (and on SQLite the write lock) for the next
-    /// transaction, [`Db::begin_kept`]. A writer with more to write so saves giving the
+    /// transaction, [`Db::begin_batch`]. A writer with more to write so saves giving the
     /// connection back to the pool and taking it again (each a round trip) and waiting
     /// for the lock. Until the [`Kept`] is dropped, every other writer waits.
     pub async fn commit_keep(mut self) -> Result<Kept> {
@@ -275,7 +281,22 @@ impl Db {
                 (pool, writer)
             }
             Backend::Postgres => {
-                (AnyPoolOptions::new().max_connections(32).acquire_timeout(Duration::from_secs(30)).connect(&url).await?, None)
+                let pool = AnyPoolOptions::new().max_connections(32).acquire_timeout(Duration::from_secs(30)).connect(&url).await?;
+                // The lanes' multi-row statements change their text with their row
+                // counts: a batch runs a dozen kinds in many sizes, more than sqlx's
+                // default cache of 100 prepared statements holds, and a statement not
+                // in it costs a round trip to prepare and a fresh plan. Only these few
+                // connections keep the larger cache (and its memory in the server).
+                let lanes_url = if url.contains("statement-cache-capacity") {
+                    url.clone()
+                } else {
+                    format!("{url}{}statement-cache-capacity={LANE_STATEMENTS}", if url.contains('?') { '&' } else { '?' })
+                };
+                let lanes = AnyPoolOptions::new()
+                    .max_connections(LANE_CONNECTIONS)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_lazy(&lanes_url)?;
+                (pool, Some(lanes))
             }
         };
         Ok(Db { pool, writer, backend, write_lock, url })
@@ -295,20 +316,28 @@ impl Db {
 
     /// Begin a transaction that will write.
     pub async fn begin(&self) -> Result<Tx> {
-        self.begin_kept(None).await
-    }
-
-    /// Begin a transaction that will write, on a connection kept from the last one
-    /// ([`Tx::commit_keep`]) when there is one.
-    pub async fn begin_kept(&self, kept: Option<Kept>) -> Result<Tx> {
-        let (conn, guard) = match (kept, &self.write_lock) {
-            (Some(k), _) => (k.conn, k.guard),
-            (None, Some(lock)) => {
+        let (conn, guard) = match &self.write_lock {
+            Some(lock) => {
                 let guard = lock.clone().lock_owned().await;
                 (self.writer.as_ref().unwrap_or(&self.pool).acquire().await?, Some(guard))
             }
-            (None, None) => (self.pool.acquire().await?, None),
+            None => (self.pool.acquire().await?, None),
         };
+        self.begin_on(conn, guard).await
+    }
+
+    /// Begin a group commit batch's transaction: on a connection kept from the lane's
+    /// last one ([`Tx::commit_keep`]) when there is one; else like [`Db::begin`], but on
+    /// PostgreSQL from the lanes' own connections.
+    pub async fn begin_batch(&self, kept: Option<Kept>) -> Result<Tx> {
+        match (kept, self.backend, &self.writer) {
+            (Some(k), _, _) => self.begin_on(k.conn, k.guard).await,
+            (None, Backend::Postgres, Some(lanes)) => self.begin_on(lanes.acquire().await?, None).await,
+            (None, _, _) => self.begin().await,
+        }
+    }
+
+    async fn begin_on(&self, conn: PoolConnection<Any>, guard: Option<OwnedMutexGuard<()>>) -> Result<Tx> {
         let begin = match self.backend {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",

@@ -190,7 +190,7 @@ async fn exec(tx: &mut Tx, sql: &'static str) -> Result<(), StoreError> {
 ///
 /// Returns the connection to keep for the next batch, when the batch committed.
 async fn run_batch(db: &Db, batch: &mut Vec<Job>, stats: &Stats, kept: Option<Kept>) -> Option<Kept> {
-    let mut tx = match db.begin_kept(kept).await {
+    let mut tx = match db.begin_batch(kept).await {
         Ok(tx) => tx,
         Err(e) => {
             let why = e.to_string();
