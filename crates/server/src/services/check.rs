@@ -72,6 +72,10 @@ pub async fn member_diffs(c: &mut Conn, tenant: &str, member: &str) -> Result<Ve
     diff("ledger sum = points + pending - debt", b.points + b.pending - b.debt, total);
     let lifetime: i64 = sums.iter().filter(|(k, _)| matches!(k.as_str(), "earn" | "bonus" | "reverse_earn")).map(|(_, s)| s).sum();
     diff("lifetime_earned", b.lifetime_earned, lifetime);
+    // The next due time (a pending lot's release, a lot's expiry, a hold's end), which the
+    // worker's sweep and the till's fast path rely on; -1 for none.
+    let due = ledger::next_due(c, tenant, member).await?;
+    diff("next_due_at", b.next_due_at.unwrap_or(-1), due.unwrap_or(-1));
     for (what, v) in [("points", b.points), ("pending", b.pending), ("debt", b.debt), ("held", b.held)] {
         if v < 0 {
             diff(&format!("{what} negative"), v, 0);

@@ -863,6 +863,8 @@ async fn commit_hold(tx: &mut kopilka_store::Tx, auth: &Auth, req: &PosRequest, 
     let program = super::program::version(tx.conn(), tenant, receipt.program_version).await?;
     let mut ans: Value = serde_json::from_str(&receipt.answer)?;
     let hold_id = receipt.hold_id.clone().unwrap_or_default();
+    // Ended before the book is saved, which then no longer counts its expiry as due.
+    ledger::end_hold(tx.conn(), tenant, &hold_id, "committed", now).await?;
     let balance = match receipt.member_id.clone() {
         Some(member) => {
             let mut b = Book::open(tx, tenant, &member, &program, now).await?.ok_or_else(|| Failure::Api(member_not_found()))?;
@@ -887,7 +889,6 @@ async fn commit_hold(tx: &mut kopilka_store::Tx, auth: &Auth, req: &PosRequest, 
         }
         None => Value::Null,
     };
-    ledger::end_hold(tx.conn(), tenant, &hold_id, "committed", now).await?;
     offers::commit_held(tx, tenant, &receipt.id).await?;
     let wallet_minor = ans.get("wallet_minor").and_then(Value::as_i64).unwrap_or(0);
     let cashback_minor = ans.get("cashback_minor").and_then(Value::as_i64).unwrap_or(0);
