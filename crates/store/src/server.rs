@@ -71,8 +71,24 @@ pub async fn checkpoint(db: &Db) -> Result<()> {
 
 /// Refresh the planner's statistics of every table (`ANALYZE`, on both databases), as
 /// after any bulk load.
+///
+/// On SQLite only the per-index row counts are kept (`sqlite_stat1`), not the samples
+/// (`sqlite_stat4`): with samples, a statement whose `WHERE` compares an indexed column
+/// with a bound value is planned again each time a new value is bound, which on the till
+/// path is most statements. Its indexes are unique or nearly so, and the row counts are
+/// what chooses between them.
 pub async fn analyze(db: &Db) -> Result<()> {
-    sqlx::query("ANALYZE").execute(db.pool()).await?;
+    let mut c = db.pool().acquire().await?;
+    sqlx::query("ANALYZE").execute(&mut *c).await?;
+    if db.backend() == Backend::Sqlite {
+        let stat4: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_stat4'").fetch_optional(&mut *c).await?;
+        if stat4.is_some() {
+            sqlx::query("DELETE FROM sqlite_stat4").execute(&mut *c).await?;
+            // Reload the statistics on this connection; others load them when they open.
+            sqlx::query("ANALYZE sqlite_schema").execute(&mut *c).await?;
+        }
+    }
     Ok(())
 }
 
