@@ -22,16 +22,16 @@ pub struct Job {
 /// Queue a job to run at `run_at`. If the same job already waits, it keeps the sooner
 /// time; if it is running, it will run once more after it finishes.
 pub async fn enqueue(c: &mut Conn, tenant: &str, kind: &str, key: &str, run_at: i64) -> Result<()> {
-    insert(
-        c,
-        tenant,
-        kind,
-        key,
-        run_at,
-        "DO UPDATE SET locked_until = 0, run_at = CASE WHEN excluded.run_at < jobs.run_at THEN excluded.run_at ELSE jobs.run_at END",
-    )
-    .await
+    insert(c, tenant, kind, key, run_at, QUEUE_AGAIN).await
 }
+
+/// Queueing a job that is already queued: it runs at the earlier of the two times, and a
+/// claimed one runs again (its worker's [`complete`] then leaves it). A job queued and
+/// unclaimed, already due no later, is not written at all: on SQLite any UPDATE of
+/// `run_at` rewrites its `jobs_due` entry, and on PostgreSQL any UPDATE writes a new row
+/// version, even when nothing changes (the till queues a tier check per receipt).
+const QUEUE_AGAIN: &str = "DO UPDATE SET locked_until = 0, run_at = CASE WHEN excluded.run_at < jobs.run_at THEN excluded.run_at ELSE jobs.run_at END \
+                           WHERE jobs.locked_until <> 0 OR excluded.run_at < jobs.run_at";
 
 /// [`enqueue`] within `tx`: at once, or at the commit when the transaction defers appends.
 pub async fn enqueue_in(tx: &mut crate::Tx, tenant: &str, kind: &str, key: &str, run_at: i64) -> Result<()> {
@@ -69,10 +69,8 @@ pub fn add_many(s: &mut crate::batch::Script, jobs: &[(String, String, String, i
             }
             sql.push_str(&format!("({}, 0, 0, NULL)", p.list(4)));
         }
-        sql.push_str(
-            " ON CONFLICT (tenant_id, kind, job_key) DO UPDATE SET locked_until = 0, \
-             run_at = CASE WHEN excluded.run_at < jobs.run_at THEN excluded.run_at ELSE jobs.run_at END",
-        );
+        sql.push_str(" ON CONFLICT (tenant_id, kind, job_key) ");
+        sql.push_str(QUEUE_AGAIN);
         for ((tenant, kind, key), run_at) in chunk {
             s.bind(*tenant).bind(*kind).bind(*key).bind(*run_at);
         }

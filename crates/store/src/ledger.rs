@@ -66,24 +66,31 @@ pub async fn lock_balance(tx: &mut Tx, tenant: &str, member: &str) -> Result<Opt
     r.as_ref().map(bal_row).transpose()
 }
 
-pub async fn save_balance(c: &mut Conn, tenant: &str, b: &Balance) -> Result<()> {
-    sqlx::query(
-        "UPDATE balances SET points = $3, held = $4, pending = $5, debt = $6, lifetime_earned = $7, seq = $8, next_due_at = $9, tier_code = $10, updated_at = $11 \
-         WHERE tenant_id = $1 AND member_id = $2",
-    )
-    .bind(tenant)
-    .bind(&b.member_id)
-    .bind(b.points)
-    .bind(b.held)
-    .bind(b.pending)
-    .bind(b.debt)
-    .bind(b.lifetime_earned)
-    .bind(b.seq)
-    .bind(b.next_due_at)
-    .bind(&b.tier_code)
-    .bind(b.updated_at)
-    .execute(c)
-    .await?;
+/// Write a balance projection back. `due_changed` false leaves `next_due_at` as stored
+/// (the caller knows it is unchanged): SQLite rewrites the entry of every index on a
+/// column the UPDATE sets, changed or not, and `balances_due` would then cost a page
+/// per balance written.
+pub async fn save_balance(c: &mut Conn, tenant: &str, b: &Balance, due_changed: bool) -> Result<()> {
+    let due = if due_changed { ", next_due_at = $11" } else { "" };
+    let sql = format!(
+        "UPDATE balances SET points = $3, held = $4, pending = $5, debt = $6, lifetime_earned = $7, seq = $8, tier_code = $9, updated_at = $10{due} \
+         WHERE tenant_id = $1 AND member_id = $2"
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(&b.member_id)
+        .bind(b.points)
+        .bind(b.held)
+        .bind(b.pending)
+        .bind(b.debt)
+        .bind(b.lifetime_earned)
+        .bind(b.seq)
+        .bind(&b.tier_code)
+        .bind(b.updated_at);
+    if due_changed {
+        q = q.bind(b.next_due_at);
+    }
+    q.execute(c).await?;
     Ok(())
 }
 

@@ -74,6 +74,8 @@ struct Writes {
     consumptions: Vec<Consumption>,
     lot_updates: Vec<(String, i64)>,
     balances: Vec<Balance>,
+    /// Per balance: whether its `next_due_at` differs from the stored one.
+    due_changed: Vec<bool>,
     /// Members whose next due time must be read back after the writes.
     recheck_due: Vec<String>,
     records: Vec<kopilka_store::campaigns::ReceiptCampaign>,
@@ -305,6 +307,7 @@ pub async fn run(tx: &mut Tx, state: &AppState, tenant: &str, cands: &[Candidate
             None => Value::Null,
             Some(m) => {
                 let mut b = books.remove(&m.id).expect("a member's book was read");
+                let stored_due = b.next_due_at;
                 let mut recheck = false;
                 if calc.points_redeemed > 0 {
                     let mut left = calc.points_redeemed;
@@ -371,6 +374,7 @@ pub async fn run(tx: &mut Tx, state: &AppState, tenant: &str, cands: &[Candidate
                 }
                 jobs::enqueue_in(tx, tenant, "tier", &m.id, now).await?;
                 let json = balance_json(&b);
+                w.due_changed.push(recheck || b.next_due_at != stored_due);
                 w.balances.push(b);
                 json
             }
@@ -454,14 +458,18 @@ async fn write(tx: &mut Tx, tenant: &str, mut w: Writes) -> Fallible<()> {
         s.run(c).await?;
         for m in &w.recheck_due {
             let due = ledger::next_due(c, tenant, m).await?;
-            if let Some(b) = w.balances.iter_mut().find(|b| b.member_id == *m) {
-                b.next_due_at = due;
+            if let Some(k) = w.balances.iter().position(|b| b.member_id == *m) {
+                w.balances[k].next_due_at = due;
+                w.due_changed[k] = true;
             }
         }
         s = batch::Script::new(c);
     }
-    if !w.balances.is_empty() {
-        batch::add_balances(&mut s, tenant, &w.balances);
+    for changed in [true, false] {
+        let some: Vec<&Balance> = w.balances.iter().zip(&w.due_changed).filter(|(_, c)| **c == changed).map(|(b, _)| b).collect();
+        if !some.is_empty() {
+            batch::add_balances(&mut s, tenant, &some, changed);
+        }
     }
     if !w.records.is_empty() {
         kopilka_store::campaigns::add_receipt_campaigns(&mut s, tenant, &w.records);

@@ -21,6 +21,8 @@ pub struct Book<'p> {
     pub balance: Balance,
     pub program: &'p Program,
     pub now: i64,
+    /// `next_due_at` as the balance row holds it, so that saving can leave it be.
+    stored_due: Option<i64>,
 }
 
 /// What an entry refers to.
@@ -38,9 +40,15 @@ impl<'p> Book<'p> {
         let Some(balance) = ledger::lock_balance(tx, tenant, member).await? else {
             return Ok(None);
         };
-        let mut book = Book { tenant: tenant.to_owned(), balance, program, now };
+        let mut book = Book::new(tenant, balance, program, now);
         book.settle(tx).await?;
         Ok(Some(book))
+    }
+
+    /// A book over `balance` as read from its row (not locked, not settled).
+    pub fn new(tenant: &str, balance: Balance, program: &'p Program, now: i64) -> Book<'p> {
+        let stored_due = balance.next_due_at;
+        Book { tenant: tenant.to_owned(), balance, program, now, stored_due }
     }
 
     pub fn member_id(&self) -> &str {
@@ -350,7 +358,8 @@ impl<'p> Book<'p> {
         assert!(self.balance.held <= self.balance.points, "held exceeds points: {:?}", self.balance);
         self.balance.next_due_at = ledger::next_due(tx.conn(), &self.tenant, &self.balance.member_id).await?;
         self.balance.updated_at = self.now;
-        ledger::save_balance(tx.conn(), &self.tenant, &self.balance).await?;
+        let due_changed = self.balance.next_due_at != self.stored_due;
+        ledger::save_balance(tx.conn(), &self.tenant, &self.balance, due_changed).await?;
         Ok(self.balance)
     }
 }

@@ -616,7 +616,7 @@ async fn attempt(state: &AppState, tx: &mut kopilka_store::Tx, auth: &Auth, req:
         Some(m) => {
             let b = ledger::balance(tx.conn(), tenant, &m.id).await?.ok_or_else(|| Failure::Api(member_not_found()))?;
             if b.next_due_at.is_none_or(|t| t > now) {
-                Some(Book { tenant: tenant.to_owned(), balance: b, program: &program, now })
+                Some(Book::new(tenant, b, &program, now))
             } else {
                 // Settling writes: a transaction that can write, rolled back by the caller.
                 let read = std::mem::replace(tx, state.db.begin().await?);

@@ -99,3 +99,66 @@ both!(tier_sweep_catches_up_after_downtime, |app: TestApp| async move {
     let (_, h) = app.get(&t.admin, &format!("/api/v1/members/{member}/history")).await;
     assert_eq!(tier_events(&h), vec![(json!("silver"), json!("bronze"))]);
 });
+
+async fn job_row(app: &TestApp, key: &str) -> (i64, i64) {
+    let mut c = app.state.db.pool().acquire().await.unwrap();
+    sqlx::query_as("SELECT run_at, locked_until FROM jobs WHERE tenant_id = 'jq' AND kind = 'test' AND job_key = $1")
+        .bind(key)
+        .fetch_one(&mut *c)
+        .await
+        .unwrap()
+}
+
+/// The job row's version on PostgreSQL (the transaction that wrote it); None on SQLite.
+async fn row_version(app: &TestApp, key: &str) -> Option<String> {
+    if app.state.db.backend() != kopilka_store::Backend::Postgres {
+        return None;
+    }
+    let mut c = app.state.db.pool().acquire().await.unwrap();
+    let (v,): (String,) = sqlx::query_as("SELECT xmin::text FROM jobs WHERE tenant_id = 'jq' AND kind = 'test' AND job_key = $1")
+        .bind(key)
+        .fetch_one(&mut *c)
+        .await
+        .unwrap();
+    Some(v)
+}
+
+/// Queue a job as the till's write batches do: deferred to the commit, or at once.
+async fn queue_job(app: &TestApp, deferred: bool, key: &str, at: i64) {
+    if deferred {
+        let mut tx = app.state.db.begin().await.unwrap();
+        tx.defer_appends();
+        kopilka_store::jobs::enqueue_in(&mut tx, "jq", "test", key, at).await.unwrap();
+        tx.commit().await.unwrap();
+    } else {
+        let mut c = app.state.db.pool().acquire().await.unwrap();
+        kopilka_store::jobs::enqueue(&mut c, "jq", "test", key, at).await.unwrap();
+    }
+}
+
+// Queueing a job again: it keeps the earlier due time; one claimed meanwhile runs again
+// (its worker's completion leaves it); and queueing one that already waits, due no later,
+// writes nothing (the till queues a tier check per receipt): on PostgreSQL the row keeps
+// its version.
+both!(queueing_a_job_again_keeps_the_earlier_time_and_reruns_a_claimed_one, |app: TestApp| async move {
+    use kopilka_store::jobs;
+    for (deferred, key) in [(true, "d"), (false, "i")] {
+        queue_job(&app, deferred, key, 100).await;
+        let version = row_version(&app, key).await;
+        queue_job(&app, deferred, key, 200).await;
+        assert_eq!(job_row(&app, key).await, (100, 0), "a later time leaves a waiting job be");
+        assert_eq!(row_version(&app, key).await, version, "and does not write it");
+        queue_job(&app, deferred, key, 50).await;
+        assert_eq!(job_row(&app, key).await, (50, 0), "an earlier time moves it");
+    }
+    // A claimed job queued again, even for later, is released to run again, and its
+    // worker's completion does not delete it.
+    let claimed = jobs::claim(&app.state.db, 1_000, 60, 100).await.unwrap();
+    let job = claimed.iter().find(|j| j.tenant_id == "jq" && j.key == "d").expect("claimed").clone();
+    assert_ne!(job_row(&app, "d").await.1, 0);
+    queue_job(&app, true, "d", 5_000).await;
+    assert_eq!(job_row(&app, "d").await, (50, 0), "a claimed job queued again is claimable again");
+    let mut c = app.state.db.pool().acquire().await.unwrap();
+    jobs::complete(&mut c, &job).await.unwrap();
+    assert_eq!(job_row(&app, "d").await, (50, 0), "and its worker's completion leaves it to run again");
+});
