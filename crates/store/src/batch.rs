@@ -63,107 +63,69 @@ impl Ph {
     }
 }
 
-/// Write statements sent together, in as few round trips as each database allows:
-/// - on SQLite, as one text of several statements in one round trip to the connection's
-///   thread (its driver runs a text of several statements, binding the anonymous `?` of
-///   each in turn), which is most of a small statement's cost there;
-/// - on PostgreSQL, as one statement whose parts are data-modifying `WITH` queries
-///   (`WITH w0 AS (INSERT …), w1 AS (UPDATE …) SELECT 1`): its extended protocol takes one
-///   statement per message, and each message is a round trip. The parts run on one
-///   snapshot and none sees another's rows, so a script's statements must not depend on
-///   each other (none reads or changes a row another writes), which holds for every
-///   script here: each writes rows of its own table, or other rows of it. A part that
-///   fails fails the whole statement, so nothing of it is written.
-///
-/// Each statement's values are bound with [`Script::bind`] in the order its placeholders
-/// ([`Script::ph`]) were written, then the statement is added with [`Script::push`]. A
-/// failing statement stops the script: the caller's transaction then holds an unknown
-/// part of it and must be rolled back, as after any failed write.
+/// Write statements sent together. On SQLite they go as one text in one round trip to
+/// the connection's thread (its driver runs a text of several statements, binding the
+/// anonymous `?` of each in turn), which is most of a small statement's cost there; on
+/// PostgreSQL, whose extended protocol prepares one statement per message, one after
+/// the other. Each statement's values are bound with [`Script::bind`] in the order its
+/// placeholders ([`Script::ph`]) were written, then the statement is added with
+/// [`Script::push`]. A failing statement stops the script: the caller's transaction
+/// then holds an unknown part of it and must be rolled back, as after any failed write.
 pub struct Script {
     pg: bool,
-    /// The statements not yet sealed, and every value they bind.
-    parts: Vec<String>,
+    /// SQLite: the statements so far, and every value they bind.
+    sql: String,
     args: AnyArguments,
-    bound: usize,
-    /// PostgreSQL: statements ready to run, each with its values.
+    /// PostgreSQL: the statements so far, each with its values.
     ready: Vec<(String, AnyArguments)>,
     error: Option<sqlx::error::BoxDynError>,
 }
 
-/// Values one combined PostgreSQL statement takes before the next part starts a new one
-/// (a part binds at most `chunk_rows`' 30,000, and PostgreSQL allows 65,535).
-const PG_COMBINED_VALUES: usize = 30_000;
-
 impl Script {
     pub fn new(c: &Conn) -> Script {
-        Script { pg: Ph::new(c).pg, parts: Vec::new(), args: AnyArguments::default(), bound: 0, ready: Vec::new(), error: None }
+        Script { pg: Ph::new(c).pg, sql: String::new(), args: AnyArguments::default(), ready: Vec::new(), error: None }
     }
 
-    /// Placeholders for the next statement (on PostgreSQL numbered on from the values
-    /// already bound in the combined statement).
-    pub fn ph(&mut self) -> Ph {
-        if self.pg && self.bound > PG_COMBINED_VALUES {
-            self.seal();
-        }
-        Ph { pg: self.pg, n: if self.pg { self.bound } else { 0 } }
+    /// Placeholders for the next statement.
+    pub fn ph(&self) -> Ph {
+        Ph { pg: self.pg, n: 0 }
     }
 
     /// Bind the next value of the statement being written.
     pub fn bind<'t, T: sqlx::Encode<'t, Any> + sqlx::Type<Any>>(&mut self, value: T) -> &mut Self {
-        match self.args.add(value) {
-            Ok(()) => self.bound += 1,
-            Err(e) => {
-                if self.error.is_none() {
-                    self.error = Some(e);
-                }
-            }
+        if let Err(e) = self.args.add(value)
+            && self.error.is_none()
+        {
+            self.error = Some(e);
         }
         self
     }
 
     /// Add a statement whose values were bound since the last one.
     pub fn push(&mut self, sql: String) {
-        self.parts.push(sql);
-    }
-
-    /// PostgreSQL: make the parts so far one statement.
-    fn seal(&mut self) {
-        let sql = match self.parts.len() {
-            0 => return,
-            1 => self.parts.pop().unwrap_or_default(),
-            _ => {
-                let mut sql = String::from("WITH ");
-                for (i, part) in self.parts.drain(..).enumerate() {
-                    if i > 0 {
-                        sql.push_str(", ");
-                    }
-                    sql.push_str(&format!("w{i} AS ({part})"));
-                }
-                sql.push_str(" SELECT 1");
-                sql
+        if self.pg {
+            self.ready.push((sql, std::mem::take(&mut self.args)));
+        } else {
+            if !self.sql.is_empty() {
+                self.sql.push_str(";\n");
             }
-        };
-        self.ready.push((sql, std::mem::take(&mut self.args)));
-        self.bound = 0;
+            self.sql.push_str(&sql);
+        }
     }
 
     /// Run every statement, in order.
-    pub async fn run(mut self, c: &mut Conn) -> Result<()> {
+    pub async fn run(self, c: &mut Conn) -> Result<()> {
         if let Some(e) = self.error {
             return Err(sqlx::Error::Encode(e).into());
         }
         if self.pg {
-            self.seal();
             for (sql, args) in self.ready {
-                // A combined text seldom comes again (it names every part's row count):
-                // not kept prepared, so that it does not push the others out of the cache.
-                let persistent = !sql.starts_with("WITH w0 AS (");
-                sqlx::query_with(AssertSqlSafe(sql), args).persistent(persistent).execute(&mut *c).await?;
+                sqlx::query_with(AssertSqlSafe(sql), args).execute(&mut *c).await?;
             }
-        } else if !self.parts.is_empty() {
+        } else if !self.sql.is_empty() {
             // Not kept prepared: the text changes with the row counts, and would only push
             // the small statements out of the connection's cache.
-            sqlx::query_with(AssertSqlSafe(self.parts.join(";\n")), self.args).persistent(false).execute(&mut *c).await?;
+            sqlx::query_with(AssertSqlSafe(self.sql), self.args).persistent(false).execute(&mut *c).await?;
         }
         Ok(())
     }
@@ -481,7 +443,7 @@ pub fn add_balances(s: &mut Script, tenant: &str, balances: &[&Balance], due_cha
 
 #[cfg(test)]
 mod tests {
-    use super::{Ph, Script};
+    use super::Ph;
 
     #[test]
     fn placeholders_are_numbered_in_writing_order() {
@@ -492,52 +454,5 @@ mod tests {
         let mut s = Ph { pg: false, n: 0 };
         assert_eq!(s.rows(1, 2), "(?, ?)");
         assert_eq!(s.list(2), "?, ?");
-    }
-
-    fn script(pg: bool) -> Script {
-        Script { pg, parts: Vec::new(), args: Default::default(), bound: 0, ready: Vec::new(), error: None }
-    }
-
-    #[test]
-    fn a_postgres_script_is_one_statement_numbered_across_its_parts() {
-        let mut s = script(true);
-        let sql = format!("INSERT INTO a VALUES {}", s.ph().rows(2, 1));
-        s.bind(1i64).bind(2i64);
-        s.push(sql);
-        let sql = format!("UPDATE b SET x = 1 WHERE id = {}", s.ph().param());
-        s.bind("k");
-        s.push(sql);
-        s.seal();
-        assert_eq!(s.ready.len(), 1);
-        assert_eq!(s.ready[0].0, "WITH w0 AS (INSERT INTO a VALUES ($1), ($2)), w1 AS (UPDATE b SET x = 1 WHERE id = $3) SELECT 1");
-        assert_eq!(s.bound, 0, "the next statement numbers from $1 again");
-    }
-
-    #[test]
-    fn a_postgres_script_starts_a_new_statement_before_too_many_values() {
-        let mut s = script(true);
-        for _ in 0..3 {
-            let sql = format!("INSERT INTO a VALUES {}", s.ph().rows(20_000, 1));
-            for v in 0..20_000i64 {
-                s.bind(v);
-            }
-            s.push(sql);
-        }
-        s.seal();
-        // 20,000 + 20,000 values, then 20,000: each statement within PostgreSQL's 65,535.
-        assert_eq!(s.ready.len(), 2);
-        assert!(s.ready[0].0.starts_with("WITH w0 AS (INSERT INTO a VALUES ($1), "));
-        assert!(s.ready[0].0.contains("($40000)) SELECT 1"));
-        assert!(s.ready[1].0.starts_with("INSERT INTO a VALUES ($1), "));
-    }
-
-    #[test]
-    fn a_postgres_script_of_one_statement_is_that_statement() {
-        let mut s = script(true);
-        let sql = format!("INSERT INTO a VALUES {}", s.ph().rows(1, 2));
-        s.bind(1i64).bind(2i64);
-        s.push(sql);
-        s.seal();
-        assert_eq!(s.ready[0].0, "INSERT INTO a VALUES ($1, $2)");
     }
 }
