@@ -510,6 +510,9 @@ async fn measure(exe: &Path, args: &BenchArgs, target: &Target, work: &WorkDir) 
             "rss_max_sampled_mb": mb(Some(sampling.load(Ordering::Relaxed)).filter(|&k| k > 0)),
             // Share of the whole machine over warm-up plus measurement.
             "cpu_share": round(cpu_server / wall / std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64, 3),
+            // CPU time per checkout sent over the same span: how much work a checkout costs,
+            // which a busy neighbour changes far less than the rate.
+            "cpu_us_per_checkout": (cpu_server * 1e6 / (load.next.load(Ordering::Relaxed).max(1) as f64)).round() as u64,
         },
         "group_commit": counters,
         "load_generator": {
@@ -593,10 +596,11 @@ fn print_text(r: &Value) {
         }
     }
     println!(
-        "server:     RSS peak (VmHWM) {} MB, at the end {} MB; CPU {}% of the machine (load generator {}%)",
+        "server:     RSS peak (VmHWM) {} MB, at the end {} MB; CPU {}% of the machine, {} µs a checkout (load generator {}%)",
         s["rss_peak_mb"],
         s["rss_end_mb"],
         (s["cpu_share"].as_f64().unwrap_or(0.0) * 100.0).round(),
+        s["cpu_us_per_checkout"],
         (r["load_generator"]["cpu_share"].as_f64().unwrap_or(0.0) * 100.0).round()
     );
     let g = &r["group_commit"];
