@@ -162,3 +162,44 @@ both!(queueing_a_job_again_keeps_the_earlier_time_and_reruns_a_claimed_one, |app
     jobs::complete(&mut c, &job).await.unwrap();
     assert_eq!(job_row(&app, "d").await, (50, 0), "and its worker's completion leaves it to run again");
 });
+
+// The worker checks the tier jobs of one tenant together (one transaction): each member
+// still gets exactly its own change, members of another tenant theirs, and no tier job
+// is left.
+both!(tier_checks_of_many_members_run_together, |app: TestApp| async move {
+    let tiers = json!({"tiers": [{"code": "bronze", "min_spend_minor": 0}, {"code": "silver", "min_spend_minor": 100000}]});
+    let mut expect = Vec::new();
+    for name in ["Many A", "Many B"] {
+        let t = app.tenant(name).await;
+        app.program(&t.admin, tiers.clone()).await;
+        let store = app.store(&t.admin, "M1").await;
+        for i in 0..6 {
+            let m = app.member(&t.admin, json!({"external_id": format!("m{i}")})).await;
+            let member = m["id"].as_str().unwrap().to_owned();
+            // Every other member spends enough for silver.
+            let total = if i % 2 == 0 { 150000 } else { 5000 };
+            let (s, v) = app.post(&t.admin, "/api/v1/pos/checkout", receipt(&format!("M-{i}"), &store, Some(&member), total, None)).await;
+            assert_eq!(s, 200, "{v}");
+            expect.push((t.clone(), member, i % 2 == 0));
+        }
+    }
+    let db = app.state.db.pool();
+    let waiting: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM jobs WHERE kind = 'tier'").fetch_one(db).await.unwrap();
+    assert!(waiting.0 >= 12, "each checkout queued its member's check: {}", waiting.0);
+    // The first tenant's members checked together directly (no one-by-one fallback
+    // there), then the worker runs every queued job: the first tenant's again, which
+    // records nothing new, and the second's together.
+    let first: Vec<&str> = expect.iter().filter(|(t, _, _)| t.id == expect[0].0.id).map(|(_, m, _)| m.as_str()).collect();
+    kopilka_server::jobs::tiers::check_members(&app.state, &expect[0].0.id, &first).await.expect("checked together");
+    app.run_jobs().await;
+    let left: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM jobs WHERE kind = 'tier'").fetch_one(db).await.unwrap();
+    assert_eq!(left.0, 0);
+    for (t, member, silver) in &expect {
+        let (_, h) = app.get(&t.admin, &format!("/api/v1/members/{member}/history")).await;
+        let want = if *silver { vec![(json!("bronze"), json!("silver"))] } else { vec![] };
+        assert_eq!(tier_events(&h), want, "member {member}");
+    }
+    for t in expect.iter().map(|(t, _, _)| t).step_by(6) {
+        app.assert_ledger_consistent(t).await;
+    }
+});
