@@ -60,33 +60,7 @@ pub async fn tick(state: &AppState) -> Result<usize, kopilka_store::StoreError> 
     let now = now_s();
     let batch = jobs::claim(&state.db, now, 60, 32).await?;
     let n = batch.len();
-    // Tier checks of one tenant run together: one transaction for the checks and one for
-    // their completion, instead of two per member. Any failure sends them one by one
-    // (each check is idempotent), so a failing member does not hold up the others.
-    let (tier, mut one_by_one): (Vec<jobs::Job>, Vec<jobs::Job>) = batch.into_iter().partition(|j| j.kind == "tier");
-    let mut by_tenant: std::collections::BTreeMap<String, Vec<jobs::Job>> = std::collections::BTreeMap::new();
-    for job in tier {
-        by_tenant.entry(job.tenant_id.clone()).or_default().push(job);
-    }
-    for (tenant, group) in by_tenant {
-        if group.len() > 1 {
-            let keys: Vec<&str> = group.iter().map(|j| j.key.as_str()).collect();
-            match tiers::check_members(state, &tenant, &keys).await {
-                Ok(()) => {
-                    metrics::counter!("kopilka_jobs_total", "kind" => "tier", "ok" => "true").increment(group.len() as u64);
-                    let mut tx = state.db.begin().await?;
-                    for job in &group {
-                        jobs::complete(tx.conn(), job).await?;
-                    }
-                    tx.commit().await?;
-                    continue;
-                }
-                Err(e) => tracing::debug!(tenant.id = %tenant, error = %e, "tier checks together failed; running them one by one"),
-            }
-        }
-        one_by_one.extend(group);
-    }
-    for job in one_by_one {
+    for job in batch {
         let result = match job.kind.as_str() {
             "tier" => tiers::check_member(state, &job.tenant_id, &job.key).await,
             "sweep" => expiry::sweep(state, &job.tenant_id).await,

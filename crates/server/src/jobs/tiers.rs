@@ -4,45 +4,21 @@
 use super::expiry::fail;
 use crate::services::ledger::Book;
 use crate::state::AppState;
-use kopilka_domain::program::Program;
 use kopilka_domain::tiers::tier_for_spend;
 use kopilka_store::{members, now_s, receipts};
 use serde_json::json;
 
 pub async fn check_member(state: &AppState, tenant: &str, member: &str) -> Result<(), String> {
-    check_members(state, tenant, &[member]).await
-}
-
-/// [`check_member`] for several members of one tenant in one transaction (one commit),
-/// their balances locked in member id order as everywhere else. The till queues a check
-/// per receipt, and under load the worker would otherwise spend two commits per member.
-/// An error fails them all: the caller then checks them one by one.
-pub async fn check_members(state: &AppState, tenant: &str, members: &[&str]) -> Result<(), String> {
     let now = now_s();
     let (_, program) = {
         let mut c = state.db.pool().acquire().await.map_err(|e| e.to_string())?;
         crate::services::program::load(&mut c, tenant).await.map_err(|e| e.message)?
     };
-    let mut sorted = members.to_vec();
-    sorted.sort_unstable();
-    sorted.dedup();
     let mut tx = state.db.begin().await.map_err(|e| e.to_string())?;
-    for member in &sorted {
-        check_in(&mut tx, tenant, member, &program, now).await?;
-    }
-    tx.commit().await.map_err(|e| e.to_string())?;
-    // Points or tier may have moved: update the members' wallet passes, if any were issued.
-    for member in &sorted {
-        crate::services::cards::refresh(state, tenant, member).await.map_err(|e| e.message)?;
-    }
-    Ok(())
-}
-
-async fn check_in(tx: &mut kopilka_store::Tx, tenant: &str, member: &str, program: &Program, now: i64) -> Result<(), String> {
-    let Some(mut book) = Book::open(tx, tenant, member, program, now).await.map_err(fail)? else {
+    let Some(mut book) = Book::open(&mut tx, tenant, member, &program, now).await.map_err(fail)? else {
         return Ok(());
     };
-    let (spend, tier) = crate::services::members::tier_now(tx.conn(), tenant, member, program, now).await.map_err(|e| e.message)?;
+    let (spend, tier) = crate::services::members::tier_now(tx.conn(), tenant, member, &program, now).await.map_err(|e| e.message)?;
     // Nothing recorded yet: the member has been at the tier of no spend since enrolment.
     let recorded = book.balance.tier_code.clone().or_else(|| tier_for_spend(&program.tiers, 0).map(|t| t.code.clone()));
     if tier != recorded {
@@ -61,7 +37,10 @@ async fn check_in(tx: &mut kopilka_store::Tx, tenant: &str, member: &str, progra
         .map_err(|e| e.to_string())?;
         book.balance.tier_code = tier;
     }
-    book.save(tx).await.map_err(fail)?;
+    book.save(&mut tx).await.map_err(fail)?;
+    tx.commit().await.map_err(|e| e.to_string())?;
+    // Points or tier may have moved: update the member's wallet passes, if any were issued.
+    crate::services::cards::refresh(state, tenant, member).await.map_err(|e| e.message)?;
     Ok(())
 }
 
@@ -78,7 +57,10 @@ pub async fn sweep(state: &AppState, tenant: &str, since: i64) -> Result<(), Str
         let window = program.tier_window_days * 86_400;
         receipts::members_with_receipts_between(&mut c, tenant, since - window, now + 1 - window).await.map_err(|e| e.to_string())?
     };
-    check_in_chunks(state, tenant, &ids).await
+    for id in ids {
+        check_member(state, tenant, &id).await?;
+    }
+    Ok(())
 }
 
 /// Re-check every member of the tenant (after the tiers themselves changed).
@@ -87,21 +69,8 @@ pub async fn sweep_all(state: &AppState, tenant: &str) -> Result<(), String> {
         let mut c = state.db.pool().acquire().await.map_err(|e| e.to_string())?;
         members::all_ids(&mut c, tenant).await.map_err(|e| e.to_string())?
     };
-    check_in_chunks(state, tenant, &ids).await
-}
-
-/// Members checked in one transaction by a sweep.
-const SWEEP_CHUNK: usize = 64;
-
-/// Check `ids` [`SWEEP_CHUNK`] at a time, a failed chunk one member at a time.
-async fn check_in_chunks(state: &AppState, tenant: &str, ids: &[String]) -> Result<(), String> {
-    for chunk in ids.chunks(SWEEP_CHUNK) {
-        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        if check_members(state, tenant, &refs).await.is_err() {
-            for id in chunk {
-                check_member(state, tenant, id).await?;
-            }
-        }
+    for id in ids {
+        check_member(state, tenant, &id).await?;
     }
     Ok(())
 }
