@@ -41,7 +41,7 @@ enum Command {
         batch_max: u16,
         /// Group commit on PostgreSQL: write lanes (transactions in flight at once).
         /// SQLite always has one.
-        #[arg(long, env = "KOPILKA_WRITE_LANES", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        #[arg(long, env = "KOPILKA_WRITE_LANES", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
         write_lanes: u16,
         /// Group commit: check out every receipt of a batch the per-receipt way instead of
         /// set-wise (for comparison; see docs/benchmarks.md).

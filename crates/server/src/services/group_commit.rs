@@ -62,7 +62,7 @@ pub struct GroupConfig {
 
 impl Default for GroupConfig {
     fn default() -> Self {
-        GroupConfig { max_batch: 64, pg_lanes: 4, set_based: true }
+        GroupConfig { max_batch: 64, pg_lanes: 2, set_based: true }
     }
 }
 
