@@ -134,14 +134,28 @@ impl Script {
 /// Keys per lookup statement (far below both databases' limits on bound values).
 const LOOKUP_ROWS: usize = 2_000;
 
+/// A lookup's keys, padded to the next power of two (at most [`LOOKUP_ROWS`]) by
+/// repeating the last one. A statement's text names its number of keys; with counts
+/// rounded up, each lookup comes in a few texts instead of one per count, so the prepared
+/// statements stay in the connection's cache (sqlx keeps 100 on SQLite) and PostgreSQL
+/// plans each text a few times instead of once per new count. A repeated key changes no
+/// answer: `IN` lists ignore it, and the lookups that return one row per key are read
+/// into sets or by index.
+fn padded<T: Copy>(chunk: &[T]) -> impl Iterator<Item = T> + '_ {
+    let n = chunk.len().next_power_of_two().min(LOOKUP_ROWS).max(chunk.len());
+    let last = chunk.last().copied();
+    chunk.iter().copied().chain(last.into_iter().cycle().take(n - chunk.len()))
+}
+
 /// The receipt keys (store, till, receipt id) among `keys` that already exist.
 pub async fn existing_receipts(c: &mut Conn, tenant: &str, keys: &[(&str, &str, &str)]) -> Result<HashSet<(String, String, String)>> {
     let mut out = HashSet::new();
     for chunk in keys.chunks(LOOKUP_ROWS) {
-        let sql = existing_receipts_sql(&mut Ph::new(c), chunk.len());
+        let keys: Vec<(&str, &str, &str)> = padded(chunk).collect();
+        let sql = existing_receipts_sql(&mut Ph::new(c), keys.len());
         let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant);
-        for (s, t, r) in chunk {
-            q = q.bind(*s).bind(*t).bind(*r);
+        for (s, t, r) in keys {
+            q = q.bind(s).bind(t).bind(r);
         }
         for r in q.fetch_all(&mut *c).await? {
             out.insert((col(&r, "store_id")?, col(&r, "till_id")?, col(&r, "receipt_id")?));
@@ -162,16 +176,17 @@ pub async fn members_by(c: &mut Conn, tenant: &str, by: By, values: &[&str]) -> 
     };
     let mut out = Vec::with_capacity(values.len());
     for chunk in values.chunks(LOOKUP_ROWS) {
+        let values: Vec<&str> = padded(chunk).collect();
         let mut p = Ph::new(c);
         let sql = format!(
             "SELECT {} FROM members WHERE tenant_id = {} AND {column} IN ({})",
             crate::members::COLS,
             p.param(),
-            p.list(chunk.len())
+            p.list(values.len())
         );
         let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant);
-        for v in chunk {
-            q = q.bind(*v);
+        for v in values {
+            q = q.bind(v);
         }
         for r in q.fetch_all(&mut *c).await? {
             out.push(crate::members::row(&r)?);
@@ -188,17 +203,18 @@ pub async fn lock_balances(tx: &mut Tx, tenant: &str, members: &[&str]) -> Resul
     sorted.dedup();
     let mut out = Vec::with_capacity(sorted.len());
     for chunk in sorted.chunks(LOOKUP_ROWS) {
+        let ids: Vec<&str> = padded(chunk).collect();
         let mut p = Ph::new(tx.conn());
         let sql = format!(
             "SELECT {} FROM balances WHERE tenant_id = {} AND member_id IN ({}) ORDER BY member_id{}",
             crate::ledger::BAL_COLS,
             p.param(),
-            p.list(chunk.len()),
+            p.list(ids.len()),
             tx.for_update()
         );
         let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant);
-        for m in chunk {
-            q = q.bind(*m);
+        for m in ids {
+            q = q.bind(m);
         }
         for r in q.fetch_all(tx.conn()).await? {
             out.push(crate::ledger::bal_row(&r)?);
@@ -212,10 +228,12 @@ pub async fn lock_balances(tx: &mut Tx, tenant: &str, members: &[&str]) -> Resul
 pub async fn tier_spends(c: &mut Conn, tenant: &str, windows: &[(&str, i64, i64)]) -> Result<Vec<i64>> {
     let mut out = vec![0; windows.len()];
     for (n, chunk) in windows.chunks(LOOKUP_ROWS).enumerate() {
-        let sql = tier_spends_sql(&mut Ph::new(c), chunk.len());
+        let indexed: Vec<(usize, (&str, i64, i64))> = chunk.iter().copied().enumerate().collect();
+        let rows: Vec<(usize, (&str, i64, i64))> = padded(&indexed).collect();
+        let sql = tier_spends_sql(&mut Ph::new(c), rows.len());
         let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant);
-        for (i, (m, from, to)) in chunk.iter().enumerate() {
-            q = q.bind((n * LOOKUP_ROWS + i) as i64).bind(*m).bind(*from).bind(*to);
+        for (i, (m, from, to)) in rows {
+            q = q.bind((n * LOOKUP_ROWS + i) as i64).bind(m).bind(from).bind(to);
         }
         for r in q.fetch_all(&mut *c).await? {
             let k: i64 = col(&r, "k")?;
@@ -296,6 +314,7 @@ pub async fn explain_receipt_lookups(c: &mut Conn, tenant: &str, rows: usize) ->
 pub async fn spendable_lots(c: &mut Conn, tenant: &str, members: &[&str], now: i64) -> Result<HashMap<String, Vec<Lot>>> {
     let mut out: HashMap<String, Vec<Lot>> = HashMap::new();
     for chunk in members.chunks(LOOKUP_ROWS) {
+        let ids: Vec<&str> = padded(chunk).collect();
         let mut p = Ph::new(c);
         let sql = format!(
             "SELECT {} FROM lots WHERE tenant_id = {} AND member_id IN ({}) AND is_pending = 0 AND points_remaining > 0 \
@@ -303,12 +322,12 @@ pub async fn spendable_lots(c: &mut Conn, tenant: &str, members: &[&str], now: i
              ORDER BY member_id, CASE WHEN expires_at IS NULL THEN 1 ELSE 0 END, expires_at, seq",
             crate::ledger::LOT_COLS,
             p.param(),
-            p.list(chunk.len()),
+            p.list(ids.len()),
             p.param()
         );
         let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant);
-        for m in chunk {
-            q = q.bind(*m);
+        for m in ids {
+            q = q.bind(m);
         }
         for r in q.bind(now).fetch_all(&mut *c).await? {
             let lot = crate::ledger::lot_row(&r)?;
@@ -508,6 +527,16 @@ pub fn add_balances(s: &mut Script, tenant: &str, balances: &[&Balance], due_cha
 #[cfg(test)]
 mod tests {
     use super::Ph;
+
+    #[test]
+    fn lookups_are_padded_to_powers_of_two_with_the_last_key() {
+        let got: Vec<u32> = super::padded(&[7, 8, 9]).collect();
+        assert_eq!(got, [7, 8, 9, 9]);
+        assert_eq!(super::padded(&[1]).count(), 1);
+        assert_eq!(super::padded(&[1u8; 17]).count(), 32);
+        assert_eq!(super::padded(&[1u8; 1500]).count(), super::LOOKUP_ROWS);
+        assert_eq!(super::padded(&[1u8; 2000]).count(), 2000);
+    }
 
     #[test]
     fn placeholders_are_numbered_in_writing_order() {

@@ -437,15 +437,16 @@ both!(receipt_lookups_find_exactly_the_tenants_receipts, |app: TestApp| async mo
         .unwrap();
     }
     let mut c = pool.acquire().await.unwrap();
-    let keys = [("S", "T1", "A"), ("S", "T1", "B"), ("S", "T2", "A"), ("S", "T1", "C"), ("S", "T9", "Z")];
+    // Five keys go as eight, the last repeated (`batch::padded`); here it is one found.
+    let keys = [("S", "T9", "Z"), ("S", "T1", "C"), ("S", "T1", "A"), ("S", "T1", "B"), ("S", "T2", "A")];
     let found = kopilka_store::batch::existing_receipts(&mut c, &t.id, &keys).await.unwrap();
     let mut found: Vec<_> = found.into_iter().collect();
     found.sort();
-    let want: Vec<(String, String, String)> = keys[..3].iter().map(|(s, t, r)| (s.to_string(), t.to_string(), r.to_string())).collect();
+    let want: Vec<(String, String, String)> = keys[2..].iter().map(|(s, t, r)| (s.to_string(), t.to_string(), r.to_string())).collect();
     assert_eq!(found, want);
-    let windows = [("m1", 0, 1000), ("m1", 150, 1000), ("m1", 0, 200), ("m2", 0, 1000), ("m3", 0, 1000)];
+    let windows = [("m1", 0, 1000), ("m2", 0, 1000), ("m3", 0, 1000), ("m1", 150, 1000), ("m1", 0, 200)];
     let spends = kopilka_store::batch::tier_spends(&mut c, &t.id, &windows).await.unwrap();
     // m1: 1000 - 200 and 500 - 100; the window's end is exclusive; m2's receipt is only
     // reserved; the other tenant's receipt never counts.
-    assert_eq!(spends, vec![1200, 400, 800, 0, 0]);
+    assert_eq!(spends, vec![1200, 0, 0, 400, 800]);
 });
