@@ -47,6 +47,10 @@ enum Command {
         /// set-wise (for comparison; see docs/benchmarks.md).
         #[arg(long, env = "KOPILKA_NO_SET_BASED")]
         no_set_based: bool,
+        /// Group commit on SQLite: let the writing lane run anywhere, instead of on its own
+        /// thread on the CPU of the writer connection's thread (see docs/operations.md).
+        #[arg(long, env = "KOPILKA_NO_PIN_SQLITE_LANE")]
+        no_pin_sqlite_lane: bool,
     },
     /// Run the background worker alone.
     Worker {
@@ -248,13 +252,17 @@ async fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
-        Command::Serve { listen, db, no_worker, batch_max, write_lanes, no_set_based } => {
+        Command::Serve { listen, db, no_worker, batch_max, write_lanes, no_set_based, no_pin_sqlite_lane } => {
             let db = open(&db).await?;
             let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
             let cards = std::sync::Arc::new(services::cards::CardsConfig::from_env()?);
             let mut web = kopilka_web::WebConfig::from_env(&cards.public_url);
-            let group =
-                services::group_commit::GroupConfig { max_batch: batch_max.into(), pg_lanes: write_lanes.into(), set_based: !no_set_based };
+            let group = services::group_commit::GroupConfig {
+                max_batch: batch_max.into(),
+                pg_lanes: write_lanes.into(),
+                set_based: !no_set_based,
+                pin_sqlite_lane: !no_pin_sqlite_lane,
+            };
             let config = Config { worker: !no_worker, cards, group, ..Config::default() };
             let state = AppState::new(db, config, kopilka_server::metrics_handle());
             first_run_notice(&state, &mut web).await?;

@@ -37,6 +37,7 @@ async fn setup(url: &str, members: usize, campaigns: usize, batch_max: usize) ->
         max_batch: batch_max,
         pg_lanes: arg("--lanes", 8),
         set_based: arg("--set-based", 1) != 0,
+        ..Default::default()
     };
     let state = AppState::new(db, Config { worker: false, pos_lookups_per_minute: 1_000_000, group, ..Config::default() }, None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

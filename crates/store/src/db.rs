@@ -99,6 +99,8 @@ pub struct Db {
     /// SQLite only: the one in-process writer.
     write_lock: Option<Arc<Mutex<()>>>,
     url: String,
+    /// SQLite: the id of the writer connection's thread, when it could be told apart.
+    writer_thread: Option<i32>,
 }
 
 impl std::fmt::Debug for Db {
@@ -244,7 +246,11 @@ impl Db {
             )));
         };
         let sqlite = |max: u32, writer: bool| {
-            AnyPoolOptions::new().max_connections(max).test_before_acquire(!writer).after_connect(move |conn, _meta| {
+            let options = AnyPoolOptions::new().max_connections(max).test_before_acquire(!writer);
+            // The writer's connection lives as long as the pool: its thread is the one the
+            // SQLite lane runs beside (`affinity`).
+            let options = if writer { options.max_lifetime(None).idle_timeout(None) } else { options };
+            options.after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     conn.execute("PRAGMA busy_timeout = 10000").await?;
                     conn.execute("PRAGMA journal_mode = WAL").await?;
@@ -264,6 +270,7 @@ impl Db {
             })
         };
         let write_lock = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        let mut writer_thread = None;
         let (pool, writer) = match backend {
             Backend::Sqlite => {
                 let pool = sqlite(8, false).connect(&url).await?;
@@ -273,7 +280,11 @@ impl Db {
                 let writer = if url.contains(":memory:") {
                     None
                 } else {
+                    let before = crate::affinity::threads_named("sqlx-sqlite-wor");
                     let writer = sqlite(1, true).connect(&url).await?;
+                    let new: Vec<i32> =
+                        crate::affinity::threads_named("sqlx-sqlite-wor").into_iter().filter(|t| !before.contains(t)).collect();
+                    writer_thread = (new.len() == 1).then(|| new[0]);
                     let lock = write_lock.clone().expect("SQLite has a write lock");
                     tokio::spawn(checkpoints(pool.clone(), lock));
                     Some(writer)
@@ -299,7 +310,12 @@ impl Db {
                 (pool, Some(lanes))
             }
         };
-        Ok(Db { pool, writer, backend, write_lock, url })
+        Ok(Db { pool, writer, backend, write_lock, url, writer_thread })
+    }
+
+    /// SQLite: the thread of the one writing connection (see [`crate::affinity`]).
+    pub fn sqlite_writer_thread(&self) -> Option<i32> {
+        self.writer_thread
     }
 
     pub fn backend(&self) -> Backend {
@@ -465,5 +481,33 @@ mod tests {
         db.close().await;
         let _ = std::fs::remove_dir_all(&dir);
         assert!(cut, "the WAL never started over: its file grew to {largest} bytes");
+    }
+
+    /// The thread taken for the writer's ([`Db::sqlite_writer_thread`], which the SQLite
+    /// lane is pinned beside) is the one that runs the writes: of the connections'
+    /// threads, it uses the most CPU time over a run of write transactions.
+    #[cfg(target_os = "linux")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_writer_thread_is_the_one_that_runs_the_writes() {
+        use crate::affinity::{cpu_ns, threads_named};
+        let dir = std::env::temp_dir().join(format!("kopilka-writer-{}", crate::new_id()));
+        let db = Db::connect(&format!("sqlite:{}", dir.join("t.db").display())).await.unwrap();
+        let writer = db.sqlite_writer_thread().expect("the writer's thread is known");
+        let mut tx = db.begin().await.unwrap();
+        sqlx::raw_sql("CREATE TABLE scratch (x BLOB)").execute(tx.conn()).await.unwrap();
+        tx.commit().await.unwrap();
+        let threads = threads_named("sqlx-sqlite-wor");
+        assert!(threads.contains(&writer), "{writer} is not among {threads:?}");
+        let before: Vec<u64> = threads.iter().map(|&t| cpu_ns(t).unwrap_or(0)).collect();
+        for _ in 0..100 {
+            let mut tx = db.begin().await.unwrap();
+            sqlx::raw_sql("INSERT INTO scratch VALUES (randomblob(65536))").execute(tx.conn()).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        let used: Vec<(u64, i32)> = threads.iter().zip(before).map(|(&t, b)| (cpu_ns(t).unwrap_or(0).saturating_sub(b), t)).collect();
+        db.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+        let busiest = used.iter().max().expect("threads").1;
+        assert_eq!(busiest, writer, "CPU time per thread over the writes (ns, thread): {used:?}");
     }
 }

@@ -1,6 +1,7 @@
 //! Kopilka's store: all SQL lives here, and every function takes the tenant id, so no
 //! query can forget it. The same code runs on SQLite and PostgreSQL (see [`db`]).
 
+pub mod affinity;
 pub mod analytics;
 pub mod batch;
 pub mod campaigns;

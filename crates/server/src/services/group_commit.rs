@@ -58,11 +58,14 @@ pub struct GroupConfig {
     /// Whether plain checkouts take the set-based path ([`super::checkout_batch`]); off,
     /// every request runs the per-receipt way (for comparison and tests).
     pub set_based: bool,
+    /// SQLite: run the lane on a thread of its own, on the same CPU as the writer
+    /// connection's thread ([`kopilka_store::affinity`]). Ignored on one CPU.
+    pub pin_sqlite_lane: bool,
 }
 
 impl Default for GroupConfig {
     fn default() -> Self {
-        GroupConfig { max_batch: 64, pg_lanes: 2, set_based: true }
+        GroupConfig { max_batch: 64, pg_lanes: 2, set_based: true, pin_sqlite_lane: true }
     }
 }
 
@@ -101,7 +104,14 @@ impl GroupCommit {
         let lanes = (0..n)
             .map(|i| {
                 let (tx, rx) = mpsc::channel(QUEUE_PER_LANE);
-                tokio::spawn(lane(db.clone(), rx, max_batch, i, stats.clone()));
+                let run = lane(db.clone(), rx, max_batch, i, stats.clone());
+                let pin = db.sqlite_writer_thread().zip(lane_cpu()).filter(|_| config.pin_sqlite_lane);
+                match pin {
+                    Some((writer, cpu)) => spawn_pinned(run, writer, cpu),
+                    None => {
+                        tokio::spawn(run);
+                    }
+                }
                 tx
             })
             .collect();
@@ -131,6 +141,34 @@ impl GroupCommit {
         }
         answer.await.unwrap_or_else(|_| Err(Failure::Store(StoreError::Retry("the write lane dropped the request".into()))))
     }
+}
+
+/// The CPU for the SQLite lane: the last this process may use, when it may use several.
+fn lane_cpu() -> Option<usize> {
+    let allowed = kopilka_store::affinity::cpus_of(0)?;
+    if allowed.len() > 1 { allowed.last().copied() } else { None }
+}
+
+/// Run the SQLite lane on a thread of its own, with its own one-thread runtime, pinned
+/// with the writer connection's thread to `cpu` ([`kopilka_store::affinity`]).
+fn spawn_pinned(run: impl Future<Output = ()> + Send + 'static, writer: i32, cpu: usize) {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "no runtime for the SQLite lane's own thread; it shares the server's");
+            tokio::spawn(run);
+            return;
+        }
+    };
+    // A server whose one write lane did not start cannot take a receipt: stop at startup.
+    std::thread::Builder::new()
+        .name("kopilka-sqlite-lane".into())
+        .spawn(move || {
+            let pinned = kopilka_store::affinity::pin(0, cpu) && kopilka_store::affinity::pin(writer, cpu);
+            tracing::debug!(cpu, pinned, "the SQLite lane runs beside the writer's thread");
+            runtime.block_on(run);
+        })
+        .expect("start the SQLite write lane's thread");
 }
 
 fn lane_for(key: &str, lanes: usize) -> usize {

@@ -224,3 +224,47 @@ both!(concurrent_checkouts_keep_their_own_answers, |app: TestApp| async move {
     let (batches, requests) = app.state.group().stats();
     assert!(batches < requests, "{requests} requests in {batches} transactions: nothing was batched");
 });
+
+/// One checkout through a fresh SQLite server's lane (which starts with its first
+/// request); then (the writer's thread, the lane threads, the CPUs this thread may use).
+#[cfg(target_os = "linux")]
+async fn lane_threads(app: &TestApp) -> (i32, Vec<i32>, Vec<usize>) {
+    let t = app.tenant("Pinned").await;
+    let store = app.store(&t.admin, "S1").await;
+    let v = app.checkout(&t.admin, crate::helpers::receipt("pin-1", &store, None, 10_000, None)).await;
+    assert_eq!(v["receipt_id"], "pin-1", "{v}");
+    let writer = app.state.db.sqlite_writer_thread().expect("the writer's thread is known");
+    let lanes = kopilka_store::affinity::threads_named("kopilka-sqlite-");
+    (writer, lanes, kopilka_store::affinity::cpus_of(0).expect("this thread's CPUs"))
+}
+
+/// SQLite: the lane runs on a thread of its own, pinned with the writer connection's
+/// thread to one CPU (the last the process may use), when there are several.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_sqlite_lane_runs_on_the_cpu_of_the_writers_thread() {
+    use kopilka_store::affinity::cpus_of;
+    let app = TestApp::new(Backend::Sqlite).await;
+    let (writer, lanes, allowed) = lane_threads(&app).await;
+    if allowed.len() < 2 {
+        assert!(lanes.is_empty(), "one CPU: the lane shares the server's threads");
+        return;
+    }
+    let last = vec![*allowed.last().unwrap()];
+    assert_eq!(lanes.len(), 1, "one lane thread");
+    assert_eq!(cpus_of(lanes[0]), Some(last.clone()), "the lane's thread");
+    assert_eq!(cpus_of(writer), Some(last), "the writer's thread");
+}
+
+/// With pinning off, nothing is pinned and the lane shares the server's threads.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_sqlite_lane_is_not_pinned_when_told_not_to() {
+    use kopilka_server::services::group_commit::GroupConfig;
+    let group = GroupConfig { pin_sqlite_lane: false, ..GroupConfig::default() };
+    let config = kopilka_server::state::Config { worker: false, group, ..Default::default() };
+    let app = TestApp::with_config(Backend::Sqlite, config).await;
+    let (writer, lanes, allowed) = lane_threads(&app).await;
+    assert_eq!(kopilka_store::affinity::cpus_of(writer), Some(allowed));
+    assert!(lanes.is_empty(), "{lanes:?}");
+}
