@@ -15,6 +15,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool, Database, Executor, SqlSafeStr};
 use sqlx_core::transaction::TransactionManager;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
@@ -101,6 +102,8 @@ pub struct Db {
     url: String,
     /// SQLite: the id of the writer connection's thread, when it could be told apart.
     writer_thread: Option<i32>,
+    /// SQLite: the checkpoint waits for the write lock ([`Db::checkpoint_waiting`]).
+    checkpoint_waiting: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Db {
@@ -271,6 +274,7 @@ impl Db {
         };
         let write_lock = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
         let mut writer_thread = None;
+        let checkpoint_waiting = Arc::new(AtomicBool::new(false));
         let (pool, writer) = match backend {
             Backend::Sqlite => {
                 let pool = sqlite(8, false).connect(&url).await?;
@@ -286,7 +290,7 @@ impl Db {
                         crate::affinity::threads_named("sqlx-sqlite-wor").into_iter().filter(|t| !before.contains(t)).collect();
                     writer_thread = (new.len() == 1).then(|| new[0]);
                     let lock = write_lock.clone().expect("SQLite has a write lock");
-                    tokio::spawn(checkpoints(pool.clone(), lock));
+                    tokio::spawn(checkpoints(pool.clone(), lock, checkpoint_waiting.clone()));
                     Some(writer)
                 };
                 (pool, writer)
@@ -310,12 +314,20 @@ impl Db {
                 (pool, Some(lanes))
             }
         };
-        Ok(Db { pool, writer, backend, write_lock, url, writer_thread })
+        Ok(Db { pool, writer, backend, write_lock, url, writer_thread, checkpoint_waiting })
     }
 
     /// SQLite: the thread of the one writing connection (see [`crate::affinity`]).
     pub fn sqlite_writer_thread(&self) -> Option<i32> {
         self.writer_thread
+    }
+
+    /// SQLite: whether the WAL checkpoint waits for the write lock, to copy the last
+    /// frames while nothing writes (see `checkpoints`). A writer that keeps the lock
+    /// between transactions ([`Tx::commit_keep`]) should let it go: every frame committed
+    /// while the checkpoint waits is one more it copies while every writer waits.
+    pub fn checkpoint_waiting(&self) -> bool {
+        self.checkpoint_waiting.load(Ordering::Relaxed)
     }
 
     pub fn backend(&self) -> Backend {
@@ -407,7 +419,7 @@ impl Db {
 /// start over, and the file would grow without end (about 90 MB a second under
 /// `kopilka bench`). The passes before it keep the writer's wait for it short.
 /// Stops when the pool is closed.
-async fn checkpoints(pool: AnyPool, write_lock: Arc<Mutex<()>>) {
+async fn checkpoints(pool: AnyPool, write_lock: Arc<Mutex<()>>, waiting: Arc<AtomicBool>) {
     let mut every = tokio::time::interval(Duration::from_millis(CHECKPOINT_EVERY_MS));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The frames in the WAL after a passive checkpoint (all of them copied, unless a
@@ -438,7 +450,11 @@ async fn checkpoints(pool: AnyPool, write_lock: Arc<Mutex<()>>) {
                 break;
             }
         }
+        // Writers that keep the lock between transactions let it go at their next
+        // commit (`Db::checkpoint_waiting`), so that little is committed meanwhile.
+        waiting.store(true, Ordering::Relaxed);
         let _no_writes = write_lock.lock().await;
+        waiting.store(false, Ordering::Relaxed);
         checkpoint(&pool).await;
     }
 }
@@ -509,5 +525,31 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let busiest = used.iter().max().expect("threads").1;
         assert_eq!(busiest, writer, "CPU time per thread over the writes (ns, thread): {used:?}");
+    }
+
+    /// While a writer holds the lock, the checkpoint's last pass waits for it and says so
+    /// (`Db::checkpoint_waiting`, which the group commit's lane reads to let the lock go);
+    /// once it has the lock and is done, it no longer does.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_checkpoint_says_when_it_waits_for_the_write_lock() {
+        let dir = std::env::temp_dir().join(format!("kopilka-waiting-{}", crate::new_id()));
+        let db = Db::connect(&format!("sqlite:{}", dir.join("t.db").display())).await.unwrap();
+        let until = |want: bool| {
+            let db = db.clone();
+            async move {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                while db.checkpoint_waiting() != want {
+                    assert!(std::time::Instant::now() < deadline, "checkpoint_waiting stayed {}", !want);
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+            }
+        };
+        let mut tx = db.begin().await.unwrap();
+        sqlx::raw_sql("CREATE TABLE scratch (x BLOB)").execute(tx.conn()).await.unwrap();
+        until(true).await;
+        tx.commit().await.unwrap();
+        until(false).await;
+        db.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -198,7 +198,7 @@ async fn lane(db: Db, mut rx: mpsc::Receiver<Job>, max_batch: usize, index: usiz
         kept = run_batch(&db, &mut batch, &stats, kept).await;
         metrics::histogram!("kopilka_group_commit_batch_seconds").record(started.elapsed().as_secs_f64());
         debug_assert!(batch.is_empty());
-        if rx.is_empty() || kept_since.elapsed() >= KEEP_AT_MOST {
+        if rx.is_empty() || kept_since.elapsed() >= KEEP_AT_MOST || db.checkpoint_waiting() {
             kept = None;
         }
     }
