@@ -8,6 +8,13 @@ use std::io::IsTerminal;
 
 mod bench;
 
+/// mimalloc instead of glibc's malloc. In the server's profile the SQLite lane's thread,
+/// which shares a CPU with sqlx's writer thread (`store::affinity`), spent much of its
+/// time in glibc's `malloc` and `free`. Measured in docs/benchmarks.md ("sixth pass"):
+/// about 9 % more checkouts a second on SQLite, for about 30 MB more RSS.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const DEFAULT_DB: &str = "sqlite:./kopilka-data/kopilka.db";
 
 #[derive(Parser)]
