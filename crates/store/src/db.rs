@@ -71,8 +71,15 @@ impl From<sqlx::Error> for StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// The page cache of SQLite's writing connection (KiB). The readers keep SQLite's default.
-const WRITER_CACHE_KIB: i64 = 32 * 1024;
+/// The page cache of SQLite's writing connection (KiB): SQLite's default, as the readers'.
+///
+/// A larger cache made the till slower, however large the database. When a B-tree page
+/// splits, SQLite renumbers pages through the lock page's number (page 262,145 with 4 KiB
+/// pages), which marks the cache as holding a page beyond the database's end; the commit
+/// then scans the cache's whole hash table to drop it, a cost that grows with the cache.
+/// With 32 MiB that scan was 8.6 % of the writer thread's time, and 2 MiB ran 6-11 % more
+/// checkouts a second at 5,000 and 100,000 members (docs/benchmarks.md, seventh pass).
+const WRITER_CACHE_KIB: i64 = 2 * 1024;
 
 /// PostgreSQL: the group commit lanes' connections ([`Db::begin_batch`]) and the
 /// prepared statements each keeps.
