@@ -150,7 +150,8 @@ fn lane_cpu() -> Option<usize> {
 }
 
 /// Run the SQLite lane on a thread of its own, with its own one-thread runtime, pinned
-/// with the writer connection's thread to `cpu` ([`kopilka_store::affinity`]).
+/// with the writer connection's thread to `cpu`, as a batch thread
+/// ([`kopilka_store::affinity`]).
 fn spawn_pinned(run: impl Future<Output = ()> + Send + 'static, writer: i32, cpu: usize) {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
@@ -164,8 +165,12 @@ fn spawn_pinned(run: impl Future<Output = ()> + Send + 'static, writer: i32, cpu
     std::thread::Builder::new()
         .name("kopilka-sqlite-lane".into())
         .spawn(move || {
-            let pinned = kopilka_store::affinity::pin(0, cpu) && kopilka_store::affinity::pin(writer, cpu);
-            tracing::debug!(cpu, pinned, "the SQLite lane runs beside the writer's thread");
+            use kopilka_store::affinity::{batch_scheduling, pin};
+            let pinned = pin(0, cpu) && pin(writer, cpu);
+            // Woken by the writer's thread for each row it sends, the lane waits for the
+            // writer to finish the statement instead of taking its CPU row by row.
+            let batch = pinned && batch_scheduling();
+            tracing::debug!(cpu, pinned, batch, "the SQLite lane runs beside the writer's thread");
             runtime.block_on(run);
         })
         .expect("start the SQLite write lane's thread");

@@ -243,7 +243,7 @@ async fn lane_threads(app: &TestApp) -> (i32, Vec<i32>, Vec<usize>) {
 #[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_sqlite_lane_runs_on_the_cpu_of_the_writers_thread() {
-    use kopilka_store::affinity::cpus_of;
+    use kopilka_store::affinity::{cpus_of, is_batch_scheduled};
     let app = TestApp::new(Backend::Sqlite).await;
     let (writer, lanes, allowed) = lane_threads(&app).await;
     if allowed.len() < 2 {
@@ -254,6 +254,8 @@ async fn the_sqlite_lane_runs_on_the_cpu_of_the_writers_thread() {
     assert_eq!(lanes.len(), 1, "one lane thread");
     assert_eq!(cpus_of(lanes[0]), Some(last.clone()), "the lane's thread");
     assert_eq!(cpus_of(writer), Some(last), "the writer's thread");
+    assert!(is_batch_scheduled(lanes[0]), "the lane does not preempt the writer's thread (SCHED_BATCH)");
+    assert!(!is_batch_scheduled(writer), "the writer's thread keeps the normal policy");
 }
 
 /// With pinning off, nothing is pinned and the lane shares the server's threads.
