@@ -1,4 +1,4 @@
-//! CPU affinity for SQLite's writer (Linux; elsewhere these do nothing).
+//! CPU affinity and scheduling policy for SQLite's writer (Linux; elsewhere these do nothing).
 //!
 //! sqlx runs each SQLite connection on a thread of its own, and every statement is a
 //! round trip between the caller and that thread. On a small VM, waking a thread on the
