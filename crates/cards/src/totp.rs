@@ -32,8 +32,7 @@ pub fn verify(secret: &[u8], candidate: &str, now_s: i64) -> Option<i64> {
     let mut found = None;
     for step in [now - 1, now, now + 1] {
         let c = code(secret, step);
-        let eq = c.len() == candidate.len() && c.bytes().zip(candidate.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-        if eq {
+        if bool::from(subtle::ConstantTimeEq::ct_eq(c.as_bytes(), candidate.as_bytes())) {
             found = Some(step);
         }
     }

@@ -1,4 +1,4 @@
-//! The receipt calculation (CONTRACT.md "How the amounts are worked out", steps 1–6).
+//! The receipt calculation (docs/api.md, "The receipt calculation", steps 1–6).
 
 use crate::program::{Program, Tier};
 use crate::quantity::Quantity;
@@ -39,7 +39,7 @@ pub struct CalcInput<'a> {
     /// min_balance, floored at 0. Computed by the caller.
     pub available_points: i64,
     /// The campaigns that apply, in application order, with their effects resolved to
-    /// lines (see [`crate::campaign`]). Empty: the contract's steps exactly.
+    /// lines (see [`crate::campaign`]). Empty: the steps of docs/api.md, "The steps", exactly.
     pub plan: &'a [PlannedCampaign],
     /// Cashback wallet money to spend (minor units), and how much the wallet holds.
     pub wallet: RedeemRequest,
@@ -178,11 +178,7 @@ pub enum CalcError {
 pub fn line_total(line: &LineInput) -> Result<i64, CalcError> {
     let total: i128 = match (line.total_minor, line.unit_price_minor) {
         (Some(total), _) => i128::from(total),
-        (None, Some(price)) => match line.quantity {
-            Quantity::Units(q) => i128::from(q) * i128::from(price),
-            // Half up to the minor unit: floor((2·m·p + 1000) / 2000).
-            Quantity::Milli(m) => (2 * i128::from(m) * i128::from(price) + 1000).div_euclid(2000),
-        },
+        (None, Some(price)) => quantity_times_price(line.quantity, price),
         (None, None) => {
             return Err(CalcError::TooLarge(format!("line {}: unit_price_minor or total_minor is required", line.line_no)));
         }
@@ -193,6 +189,16 @@ pub fn line_total(line: &LineInput) -> Result<i64, CalcError> {
     checked_amount(total, || format!("line {} total", line.line_no))
 }
 
+/// Quantity × unit price in minor units, rounded half up for measured quantities:
+/// floor((2·m·p + 1000) / 2000). The one place a line's amount is computed from its price,
+/// so the till's screen and the receipt agree.
+pub fn quantity_times_price(quantity: Quantity, unit_price_minor: i64) -> i128 {
+    match quantity {
+        Quantity::Units(q) => i128::from(q) * i128::from(unit_price_minor),
+        Quantity::Milli(m) => (2 * i128::from(m) * i128::from(unit_price_minor) + 1000).div_euclid(2000),
+    }
+}
+
 /// `value` as i64 when it is within ±10^15, else TooLarge naming `what`.
 fn checked_amount(value: i128, what: impl FnOnce() -> String) -> Result<i64, CalcError> {
     if value.abs() > crate::COMPUTE_MAX {
@@ -201,7 +207,7 @@ fn checked_amount(value: i128, what: impl FnOnce() -> String) -> Result<i64, Cal
     Ok(value as i64)
 }
 
-/// Steps 1–6 of the contract. Pure and deterministic.
+/// Steps 1–6 of docs/api.md, "The steps". Pure and deterministic.
 ///
 /// 1. totals; 2. tier discount on discountable lines floor(total · discount_bp / 10000);
 /// 3. limit = floor(Σ net of discountable lines × max_share_bp / 10000 / point_value_minor);

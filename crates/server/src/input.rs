@@ -283,6 +283,59 @@ pub fn int_value(v: &Value, min: i64, max: i64) -> Result<i64, String> {
     }
 }
 
+/// Read a typed body (the programme, a campaign, the card design) from a JSON object.
+///
+/// serde reports a wrong type or an unknown field at its path (422 naming it). One thing
+/// it does not refuse: its derive reads a struct from a JSON array by position, so
+/// `"redeem": []` would reset the redemption rules to their defaults and `"budget": [1, 2]`
+/// would set the first two budget fields. So the value read is written back to JSON and
+/// compared with the body: wherever the typed value is an object and the body held
+/// anything else, the body is refused at that path.
+pub fn typed<T: serde::de::DeserializeOwned + serde::Serialize>(body: Map<String, Value>) -> Result<T, ApiError> {
+    let body = Value::Object(body);
+    let value: T = serde_path_to_error::deserialize(&body).map_err(|e| {
+        let path = e.path().to_string();
+        let msg = e.inner().to_string();
+        // An unknown field is reported at its own path, not at its parent's.
+        let unknown = msg.strip_prefix("unknown field `").and_then(|r| r.split('`').next()).map(str::to_owned);
+        let path = match (path.as_str(), unknown) {
+            ("." | "", Some(f)) => f,
+            (p, Some(f)) => format!("{p}.{f}"),
+            ("." | "", None) => "$".to_owned(),
+            (p, None) => p.to_owned(),
+        };
+        let msg = if msg.contains("floating point") { format!("must be an integer (floats are not accepted): {msg}") } else { msg };
+        ApiError::field(path, msg)
+    })?;
+    let read = serde_json::to_value(&value).map_err(ApiError::internal)?;
+    let mut errors = BTreeMap::new();
+    objects_where_objects_are_read(&body, &read, "", &mut errors);
+    if errors.is_empty() { Ok(value) } else { Err(ApiError::fields(errors)) }
+}
+
+/// Every path where `read` (the typed value as JSON) is an object and `sent` is not.
+fn objects_where_objects_are_read(sent: &Value, read: &Value, path: &str, out: &mut BTreeMap<String, String>) {
+    match (sent, read) {
+        (Value::Object(s), Value::Object(r)) => {
+            for (k, sv) in s {
+                if let Some(rv) = r.get(k) {
+                    let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                    objects_where_objects_are_read(sv, rv, &p, out);
+                }
+            }
+        }
+        (Value::Array(s), Value::Array(r)) => {
+            for (i, (sv, rv)) in s.iter().zip(r).enumerate() {
+                objects_where_objects_are_read(sv, rv, &format!("{path}[{i}]"), out);
+            }
+        }
+        (_, Value::Object(_)) => {
+            out.insert(if path.is_empty() { "$".to_owned() } else { path.to_owned() }, "must be a JSON object".to_owned());
+        }
+        _ => {}
+    }
+}
+
 /// Finish a reader; any error becomes a 422.
 pub fn check(obj: Obj<'_>) -> Result<(), ApiError> {
     let errors = obj.finish();

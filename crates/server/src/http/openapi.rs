@@ -49,6 +49,7 @@ pub fn spec() -> Value {
             {"name": "campaigns", "description": "Campaigns, member segments and offers, the cashback wallet, the product catalogue"},
             {"name": "coupons", "description": "Coupons and promo codes: generate, import, export, validate, disable"},
             {"name": "events", "description": "Member action events and custom event types"},
+            {"name": "cards", "description": "Card codes, wallet passes, the card design and one-time codes at the till"},
             {"name": "meta", "description": "Health, metrics and this document"},
         ],
         "paths": paths(),
@@ -464,7 +465,7 @@ fn card_ops() -> Vec<(&'static str, &'static str, Op)> {
             "/api/v1/pos/otp",
             "post",
             Op::new("sendOtp", "pos", "Send the member a one-time code (redeem.auth qr_or_otp)")
-                .json_body(strict(&["member"], json!({"member": {"type": "object"}, "store_id": string(), "till_id": string()})))
+                .json_body(strict(&["member"], json!({"member": r("MemberRef"), "store_id": string(), "till_id": string()})))
                 .resp(
                     "200",
                     ok("sent", object(&["member_id", "channel", "to", "expires_at"], json!({"member_id": string(), "channel": {"type": "string", "enum": ["sms", "email"]}, "to": string(), "expires_at": time()}))),
@@ -1056,13 +1057,16 @@ fn account_schemas() -> Value {
     })
 }
 
-/// A phone number in E.164. A national Russian number (`8 912 345-67-89`) is also
-/// taken and normalised.
+/// A phone number as a request may send it: E.164, or a national Russian number with the
+/// spaces, dashes, dots and brackets people write (`8 912 345-67-89`); the server
+/// normalises it to E.164 (`identity::normalize_phone`) and answers 422 when it cannot.
+pub(crate) const PHONE_IN: &str = "^\\s*\\+?[0-9 ().-]*[0-9][0-9 ().-]*\\s*$";
+
 fn phone() -> Value {
     json!({
         "type": "string",
         "maxLength": 32,
-        "pattern": "^\\+[1-9][0-9]{7,14}$",
+        "pattern": PHONE_IN,
         "description": "E.164, e.g. +79123456789; a number without a country code is taken as Russian",
     })
 }
@@ -1587,6 +1591,27 @@ mod tests {
         }
     }
 
+    /// The phone pattern takes every way of writing a number that the server normalises.
+    #[test]
+    fn the_phone_pattern_takes_what_the_server_takes() {
+        let re = regex::Regex::new(PHONE_IN).expect("the pattern compiles");
+        for p in ["8 912 345-67-89", "+79123456789", "+7 (912) 345-67-89", "9123456789", " 8.912.345.67.89 ", "+44 20 7946 0958"] {
+            assert!(kopilka_domain::identity::normalize_phone(p).is_ok(), "the server takes {p}");
+            assert!(re.is_match(p), "the pattern refuses {p:?}, which the server takes");
+        }
+        for p in ["", "abc", "+", "phone: 123"] {
+            assert!(!re.is_match(p), "the pattern takes {p:?}");
+        }
+    }
+
+    /// The till's one-time code request names its member as every till request does.
+    #[test]
+    fn the_otp_member_is_a_member_reference() {
+        let doc = spec();
+        let schema = &doc["paths"]["/api/v1/pos/otp"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+        assert_eq!(schema["properties"]["member"], json!({"$ref": "#/components/schemas/MemberRef"}), "{schema}");
+    }
+
     #[test]
     fn openapi_document_structure() {
         let doc = spec();
@@ -1598,6 +1623,7 @@ mod tests {
         assert!(!paths.is_empty());
         let mut ids = BTreeSet::new();
         let mut public = BTreeSet::new();
+        let declared_tags: BTreeSet<&str> = doc["tags"].as_array().expect("tags").iter().filter_map(|t| t["name"].as_str()).collect();
         for (path, item) in paths {
             assert!(path.starts_with('/'), "{path}");
             let params: Vec<&str> = path.split('/').filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}'))).collect();
@@ -1607,6 +1633,9 @@ mod tests {
                 assert!(ids.insert(id.to_owned()), "{at}: operationId {id} is used twice");
                 assert!(op["summary"].as_str().is_some_and(|s| !s.is_empty()), "{at}: summary");
                 assert!(op["tags"].as_array().is_some_and(|t| !t.is_empty()), "{at}: tags");
+                for tag in op["tags"].as_array().into_iter().flatten() {
+                    assert!(tag.as_str().is_some_and(|t| declared_tags.contains(t)), "{at}: tag {tag} is not declared");
+                }
                 let responses = op["responses"].as_object().unwrap_or_else(|| panic!("{at}: responses"));
                 assert!(responses.keys().any(|k| k.starts_with('2')), "{at}: no 2xx answer");
                 for (status, r) in responses {

@@ -40,20 +40,7 @@ pub fn parse(mut body: Map<String, Value>) -> ApiResult<CampaignSpec> {
     for k in ["id", "usage", "created_at", "updated_at", "archived", "coupons"] {
         body.remove(k);
     }
-    let spec: CampaignSpec = serde_path_to_error::deserialize(Value::Object(body)).map_err(|e| {
-        let path = e.path().to_string();
-        let msg = e.inner().to_string();
-        // An unknown field is reported at its own path, not at its parent's.
-        let unknown = msg.strip_prefix("unknown field `").and_then(|r| r.split('`').next()).map(str::to_owned);
-        let path = match (path.as_str(), unknown) {
-            ("." | "", Some(f)) => f,
-            (p, Some(f)) => format!("{p}.{f}"),
-            ("." | "", None) => "$".to_owned(),
-            (p, None) => p.to_owned(),
-        };
-        let msg = if msg.contains("floating point") { format!("must be an integer (floats are not accepted): {msg}") } else { msg };
-        ApiError::field(path, msg)
-    })?;
+    let spec: CampaignSpec = crate::input::typed(body)?;
     // Compile now, so that every error comes back before anything is written.
     let compiled = Campaign::compile(String::new(), spec).map_err(ApiError::fields)?;
     Ok(compiled.spec)

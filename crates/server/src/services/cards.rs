@@ -1,4 +1,4 @@
-//! Cards and passes (CONTRACT.md "Cards and passes"): the card design, card codes as
+//! Cards and passes (docs/api.md, "Cards and passes"): the card design, card codes as
 //! images, Apple Wallet passes, Google Wallet save links, the public card links, and
 //! keeping passes up to date (mark changed, push).
 //!
@@ -172,10 +172,7 @@ impl Default for Design {
 impl Design {
     /// Parse a PUT body: unknown fields and bad values are field errors.
     pub fn parse(body: &serde_json::Map<String, Value>) -> ApiResult<Design> {
-        let d: Design = serde_path_to_error::deserialize(Value::Object(body.clone())).map_err(|e| {
-            let path = e.path().to_string();
-            ApiError::field(if path == "." { "$".into() } else { path }, e.inner().to_string())
-        })?;
+        let d: Design = crate::input::typed(body.clone())?;
         let mut errs = std::collections::BTreeMap::new();
         for (k, v) in
             [("background_color", &d.background_color), ("foreground_color", &d.foreground_color), ("label_color", &d.label_color)]
@@ -403,9 +400,10 @@ fn hmac_hex(secret: &[u8], purpose: &str, member: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// Constant-time string equality.
+/// Secret equality in constant time (for equal lengths; a length is no secret here).
 pub fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
 /// The pass's `authenticationToken` (Apple asks for at least 16 characters).

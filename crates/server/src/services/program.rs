@@ -42,14 +42,7 @@ pub async fn version(c: &mut Conn, tenant: &str, version: i64) -> ApiResult<Prog
 /// `version` is ignored; then the domain validates the values.
 pub fn parse(mut body: Map<String, Value>) -> ApiResult<Program> {
     body.remove("version");
-    let de = Value::Object(body);
-    let program: Program = serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let path = if path == "." || path.is_empty() { "$".to_owned() } else { path };
-        let msg = e.inner().to_string();
-        let msg = if msg.contains("floating point") { format!("must be an integer (floats are not accepted): {msg}") } else { msg };
-        ApiError::field(path, msg)
-    })?;
+    let program: Program = crate::input::typed(body)?;
     program.normalize().map_err(ApiError::fields)
 }
 

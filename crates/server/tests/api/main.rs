@@ -17,5 +17,6 @@ mod import;
 mod ledger;
 mod review;
 mod rewards;
+mod strict_bodies;
 mod worked_example;
 mod worker;

@@ -181,11 +181,7 @@ async fn render(st: &WebState, ctx: &Ctx, t: &Till, data: &TillData, error: Opti
         .iter()
         .map(|l| {
             let q = parse_quantity(&l.quantity).ok().and_then(|v| Quantity::from_json(&v).ok());
-            match q {
-                Some(Quantity::Units(n)) => i128::from(n) * i128::from(l.price_minor),
-                Some(Quantity::Milli(m)) => i128::from(m) * i128::from(l.price_minor) / 1000,
-                None => 0,
-            }
+            q.map_or(0, |q| kopilka_domain::receipt::quantity_times_price(q, l.price_minor))
         })
         .sum();
     let member_points = match &data.member {

@@ -171,3 +171,20 @@ both!(till_forms_need_the_csrf_token_and_logins_are_limited, |b0: TestApp| async
     c.post("/till/login", &[("key", "kop_wrong")]).await.assert_status(422);
     c.post("/till/login", &[("key", &key)]).await.assert_status(429);
 });
+
+// The basket total on the sale screen is the receipt's: a measured line is rounded half up
+// to the kopeck, as the engine does (35.27 × 58.99 = 2 080.5773, so 2 080.58, not .57).
+both!(the_basket_total_of_a_measured_line_is_the_receipts, |app: TestApp| async move {
+    let t = app.tenant("Shop").await;
+    let store = app.store(&t, "S1").await;
+    let (_, key) = till_key(&app, &t, &store, Some("T1")).await;
+    let mut b = open_till(&app, &key).await;
+    b.post("/till/lines", &[("sku", "FUEL95"), ("category", "fuel"), ("quantity", "35.27"), ("price", "58.99")]).await.assert_status(303);
+    b.get("/till").await.assert_contains("data-testid=\"lines-total\">₽2,080.58<");
+    b.post("/till/quote", &[("spend", "none")]).await.assert_status(303);
+    b.get("/till").await.assert_contains("data-testid=\"quote-total\">₽2,080.58<");
+    let body = json!({"receipt_id": "Q1", "store_id": store, "till_id": "T1",
+        "items": [{"sku": "FUEL95", "category": "fuel", "quantity": "35.27", "unit_price_minor": 5899}]});
+    let (s, q) = app.api(reqwest::Method::POST, &t.admin, "/api/v1/pos/quote", Some(body)).await;
+    assert_eq!((s, q["total_minor"].as_i64()), (200, Some(208058)), "{q}");
+});
