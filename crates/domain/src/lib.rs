@@ -7,6 +7,7 @@ pub mod campaign;
 pub mod expiry;
 pub mod identity;
 pub mod money;
+pub mod plural;
 pub mod program;
 pub mod quantity;
 pub mod receipt;

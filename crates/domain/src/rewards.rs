@@ -82,7 +82,8 @@ impl WhyNot {
                 format!("limit reached ({limit} per member)")
             }
             WhyNot::InsufficientPoints { needed, available } => {
-                format!("needs {} more points", needed - available)
+                let n = needed - available;
+                format!("needs {n} more {}", crate::plural::pick(crate::program::Lang::En, n.into(), ["point", "points", "points"]))
             }
         }
     }
@@ -209,7 +210,7 @@ mod tests {
             per_member_limit: None,
         };
         check(open.clone(), holder(None, 1, 1_000_000), 0, None);
-        check(open, holder(None, 0, 0), 0, Some(("insufficient_points", "needs 1 more points")));
+        check(open, holder(None, 0, 0), 0, Some(("insufficient_points", "needs 1 more point")));
     }
 
     #[test]

@@ -8,6 +8,11 @@
 //! falls back to English, a missing key shows the key; a test checks that every key used
 //! in a template exists in both languages.
 //!
+//! A text that counts something has one line per plural form, `key[one]`, `key[other]` in
+//! English and `key[one]`, `key[few]`, `key[many]` in Russian (the CLDR categories of
+//! whole numbers, `kopilka_domain::plural`), and is filled by [`Tr::p`] with the count as
+//! `{n}`: 1 балл, 2 балла, 5 баллов, 21 балл.
+//!
 //! The language is the `kp_lang` cookie (set by the switch, `POST /lang`), else the best
 //! of `ru`/`en` in `Accept-Language`, else English.
 
@@ -53,6 +58,11 @@ pub fn parse_catalogues() -> Result<Catalogue, String> {
             }
             let Some((k, v)) = line.split_once('=') else { return Err(format!("{file}:{}: expected key = text", n + 1)) };
             let (k, v) = (k.trim(), v.trim());
+            if let Some((_, form)) = k.strip_suffix(']').and_then(|k| k.split_once('['))
+                && !["one", "few", "many", "other"].contains(&form)
+            {
+                return Err(format!("{file}:{}: {k}: a plural form is one of [one], [few], [many], [other]", n + 1));
+            }
             let slot = &mut out.entry(k).or_insert([None, None])[idx(lang)];
             if slot.is_some() {
                 return Err(format!("{file}:{}: {k} is defined twice", n + 1));
@@ -96,6 +106,15 @@ pub fn lang_from_headers(headers: &HeaderMap) -> Lang {
     best.map(|(_, l)| l).unwrap_or(Lang::En)
 }
 
+/// A text with its `{name}` placeholders replaced.
+fn fill(text: &str, args: &[(&str, &dyn Display)]) -> String {
+    let mut s = text.to_owned();
+    for (name, value) in args {
+        s = s.replace(&format!("{{{name}}}"), &value.to_string());
+    }
+    s
+}
+
 /// The translator handed to every template as `t`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tr {
@@ -129,11 +148,45 @@ impl Tr {
 
     /// A text with placeholders filled: `t.f(key, &[("n", &5)])`.
     pub fn f(&self, key: &str, args: &[(&str, &dyn Display)]) -> String {
-        let mut s = self.m(key).to_owned();
-        for (name, value) in args {
-            s = s.replace(&format!("{{{name}}}"), &value.to_string());
+        fill(self.m(key), args)
+    }
+
+    /// The text of a plural key for the count `n`, with `{n}` (grouped like [`Tr::num`]),
+    /// `{nth}` (the ordinal: 21st) and `args` filled: `t.p("portal.rewards.price", 22, &[])`
+    /// is "22 балла" in Russian.
+    pub fn p(&self, key: &str, n: i64, args: &[(&str, &dyn Display)]) -> String {
+        let (num, nth) = (self.num(n), kopilka_domain::plural::ordinal(self.lang, n));
+        let mut all: Vec<(&str, &dyn Display)> = vec![("n", &num), ("nth", &nth)];
+        all.extend_from_slice(args);
+        fill(self.plural_text(key, n), &all)
+    }
+
+    /// [`Tr::p`] with the count alone (for templates).
+    pub fn p1(&self, key: &str, n: impl Into<i64>) -> String {
+        self.p(key, n.into(), &[])
+    }
+
+    fn plural_text(&self, key: &str, n: i64) -> &'static str {
+        for lang in [self.lang, Lang::En] {
+            let form = kopilka_domain::plural::cardinal(lang, n.into());
+            for form in [form.name(), "other", "many"] {
+                if let Some([en, ru]) = CATALOGUE.get(format!("{key}[{form}]").as_str()) {
+                    let text = if lang == Lang::En { en } else { ru };
+                    if let Some(text) = text {
+                        return text;
+                    }
+                }
+            }
         }
-        s
+        tracing::warn!(key, "plural message key missing from the catalogues");
+        "??"
+    }
+
+    /// Fill the placeholders of a key that counts nothing but names an ordinal: `{n}` and
+    /// `{nth}` (1st, 2nd; 1-й in Russian, whose texts write their own case ending after `{n}`).
+    pub fn ordinal(&self, key: &str, n: i64) -> String {
+        let (num, nth) = (n.to_string(), kopilka_domain::plural::ordinal(self.lang, n));
+        fill(self.m(key), &[("n", &num), ("nth", &nth)])
     }
 
     /// One placeholder (templates find this easier to call than [`Tr::f`]).
@@ -391,6 +444,7 @@ mod tests {
         let c = parse_catalogues().unwrap();
         let mut missing: Vec<String> = c
             .iter()
+            .filter(|(k, _)| !k.ends_with(']'))
             .filter_map(|(k, [en, ru])| match (en, ru) {
                 (Some(_), Some(_)) => None,
                 (None, _) => Some(format!("{k}: no English text")),
@@ -401,8 +455,51 @@ mod tests {
         assert!(missing.is_empty(), "{missing:#?}");
     }
 
+    /// Every text that counts has every plural form of both languages, and no other.
+    #[test]
+    fn plural_keys_have_every_form_of_both_languages() {
+        let c = parse_catalogues().unwrap();
+        let bases: std::collections::BTreeSet<&str> =
+            c.keys().filter_map(|k| k.strip_suffix(']')?.split_once('[').map(|(b, _)| b)).collect();
+        assert!(bases.len() >= 10, "{bases:?}");
+        let mut wrong = Vec::new();
+        for base in bases {
+            for lang in [Lang::En, Lang::Ru] {
+                let needed: Vec<&str> = kopilka_domain::plural::Plural::forms(lang).iter().map(|f| f.name()).collect();
+                let have: Vec<&str> = ["one", "few", "many", "other"]
+                    .into_iter()
+                    .filter(|f| c.get(format!("{base}[{f}]").as_str()).is_some_and(|t| t[idx(lang)].is_some()))
+                    .collect();
+                if have != needed {
+                    wrong.push(format!("{base} ({lang:?}): has {have:?}, needs {needed:?}"));
+                }
+            }
+            assert!(!c.contains_key(base), "{base} is both a plural and a plain key");
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    #[test]
+    fn plural_forms_of_points_in_both_languages() {
+        let (en, ru) = (Tr::new(Lang::En), Tr::new(Lang::Ru));
+        let counts = [1, 2, 5, 11, 21, 22];
+        let ru_texts: Vec<String> = counts.iter().map(|n| ru.p1("portal.rewards.price", *n)).collect();
+        assert_eq!(ru_texts, ["1 балл", "2 балла", "5 баллов", "11 баллов", "21 балл", "22 балла"]);
+        let en_texts: Vec<String> = counts.iter().map(|n| en.p1("portal.rewards.price", *n)).collect();
+        assert_eq!(en_texts, ["1 point", "2 points", "5 points", "11 points", "21 points", "22 points"]);
+        assert_eq!(ru.p1("portal.rewards.price", 1_234_561), "1\u{a0}234\u{a0}561 балл");
+        assert_eq!(en.p("portal.card.expiring_row", 1, &[("date", &"1 May")]), "1 point on 1 May");
+        assert_eq!(ru.p("portal.card.expiring_row", 22, &[("date", &"1 мая")]), "22 балла — 1 мая");
+        assert_eq!(
+            en.ordinal("portal.rules.expiry_years", 1),
+            "Points expire on 1 January of the 1st year after the year in which they became available."
+        );
+        assert_eq!(en.ordinal("admin.campaigns.fx_stamps", 22), "stamp card, every 22nd free");
+        assert_eq!(ru.ordinal("admin.campaigns.fx_stamps", 22), "штампы, каждый 22-й бесплатно");
+    }
+
     /// Every `t.m("…")`, `t.f("…"` and `t.f1("…"` in a template or in the code names a key
-    /// that exists.
+    /// that exists, and every `t.p("…"`, `t.p1("…"` a plural key.
     #[test]
     fn every_key_used_exists() {
         let c = parse_catalogues().unwrap();
@@ -417,11 +514,13 @@ mod tests {
                     continue;
                 }
                 let text = std::fs::read_to_string(&p).unwrap();
-                for pat in [".m(\"", ".f(\"", ".f1(\""] {
+                for pat in [".m(\"", ".f(\"", ".f1(\"", ".ordinal(\"", ".p(\"", ".p1(\""] {
+                    let plural = pat.starts_with(".p");
                     for (i, _) in text.match_indices(pat) {
                         let rest = &text[i + pat.len()..];
                         let key = &rest[..rest.find('"').unwrap()];
-                        if key.contains('.') && !key.contains(' ') && !c.contains_key(key) {
+                        let found = if plural { c.contains_key(format!("{key}[one]").as_str()) } else { c.contains_key(key) };
+                        if key.contains('.') && !key.contains(' ') && !found {
                             unknown.push(format!("{}: {key}", p.display()));
                         }
                     }

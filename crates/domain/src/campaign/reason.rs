@@ -1,5 +1,6 @@
 //! Why a campaign did not apply, in words a cashier understands (English and Russian).
 
+use crate::plural::pick;
 use crate::program::Lang;
 
 /// One reason a campaign did not apply. `code()` is stable for machines; `text()` is for
@@ -118,18 +119,6 @@ fn quantity(milli: i128, whole: bool, lang: Lang) -> String {
     if lang == Lang::Ru { s.replace('.', ",") } else { s }
 }
 
-/// Russian plural form: 1 товар, 2 товара, 5 товаров.
-fn ru_plural(n: i128, one: &'static str, few: &'static str, many: &'static str) -> &'static str {
-    let (n10, n100) = (n % 10, n % 100);
-    if n10 == 1 && n100 != 11 {
-        one
-    } else if (2..=4).contains(&n10) && !(12..=14).contains(&n100) {
-        few
-    } else {
-        many
-    }
-}
-
 impl What {
     fn text(&self, lang: Lang) -> String {
         let mut parts = Vec::new();
@@ -193,11 +182,11 @@ impl Reason {
         match (self, lang) {
             (Reason::NeedsQuantity { more_milli, whole: true, what }, En) => {
                 let n = more_milli / 1000;
-                format!("needs {n} more {} {}", if n == 1 { "item" } else { "items" }, what.text(En))
+                format!("needs {n} more {} {}", pick(En, n, ["item", "items", "items"]), what.text(En))
             }
             (Reason::NeedsQuantity { more_milli, whole: true, what }, Ru) => {
                 let n = more_milli / 1000;
-                format!("нужно ещё {n} {} {}", ru_plural(n, "товар", "товара", "товаров"), what.text(Ru))
+                format!("нужно ещё {n} {} {}", pick(Ru, n, ["товар", "товара", "товаров"]), what.text(Ru))
             }
             (Reason::NeedsQuantity { more_milli, whole: false, what }, En) => {
                 format!("needs {} more {}", quantity(*more_milli, false, En), what.text(En))
@@ -217,10 +206,18 @@ impl Reason {
             (Reason::SegmentOnly { tag }, Ru) => format!("только для участников сегмента «{tag}»"),
             (Reason::AttributeOnly { name }, En) => format!("only for members with a matching {name}"),
             (Reason::AttributeOnly { name }, Ru) => format!("только для участников с подходящим полем {name}"),
-            (Reason::EnrolledTooRecently { days_left }, En) => format!("available to this member in {days_left} days"),
-            (Reason::EnrolledTooRecently { days_left }, Ru) => format!("станет доступно участнику через {days_left} дн."),
-            (Reason::EnrolmentOfferOver { max_days }, En) => format!("only in the first {max_days} days after joining"),
-            (Reason::EnrolmentOfferOver { max_days }, Ru) => format!("только в первые {max_days} дн. после регистрации"),
+            (Reason::EnrolledTooRecently { days_left }, En) => {
+                format!("available to this member in {days_left} {}", pick(En, (*days_left).into(), ["day", "days", "days"]))
+            }
+            (Reason::EnrolledTooRecently { days_left }, Ru) => {
+                format!("станет доступно участнику через {days_left} {}", pick(Ru, (*days_left).into(), ["день", "дня", "дней"]))
+            }
+            (Reason::EnrolmentOfferOver { max_days }, En) => {
+                format!("only in the first {max_days} {} after joining", pick(En, (*max_days).into(), ["day", "days", "days"]))
+            }
+            (Reason::EnrolmentOfferOver { max_days }, Ru) => {
+                format!("только в первые {max_days} {} после регистрации", pick(Ru, (*max_days).into(), ["день", "дня", "дней"]))
+            }
             (Reason::BirthdayOnly, En) => "only around the member's birthday".into(),
             (Reason::BirthdayOnly, Ru) => "только в дни рождения участника".into(),
             (Reason::BirthdayUnknown, En) => "the member's birthday is not known".into(),

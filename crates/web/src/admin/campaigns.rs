@@ -144,13 +144,13 @@ fn effects_summary(spec: &CampaignSpec, t: Tr, currency: &str) -> String {
                 Effect::PointsMultiplier { multiplier_bp, .. } => {
                     t.f1("admin.campaigns.fx_multiplier", "v", multiplier_text(*multiplier_bp))
                 }
-                Effect::BonusPoints { points, .. } => t.f1("admin.campaigns.fx_bonus", "v", t.num(*points)),
+                Effect::BonusPoints { points, .. } => t.p1("admin.campaigns.fx_bonus", *points),
                 Effect::FreeItem { quantity, .. } => t.f1("admin.campaigns.fx_free", "v", t.num(*quantity)),
                 Effect::Cashback { percent_bp: Some(p), .. } => t.f1("admin.campaigns.fx_cashback", "v", t.percent_bp(*p)),
                 Effect::Cashback { amount_minor, .. } => {
                     t.f1("admin.campaigns.fx_cashback", "v", t.money(amount_minor.unwrap_or(0), currency))
                 }
-                Effect::StampCard { every, .. } => t.f1("admin.campaigns.fx_stamps", "v", t.num(*every)),
+                Effect::StampCard { every, .. } => t.ordinal("admin.campaigns.fx_stamps", *every),
             };
             let target = e.target();
             if target.is_all() {

@@ -85,7 +85,7 @@ pub async fn home(State(st): State<WebState>, ctx: Ctx, p: Portal) -> WebResult<
             a.iter()
                 .filter_map(|e| {
                     let date = t.date(time_of(&e["expires_at"])?, p.prog.tz());
-                    Some(t.f("portal.card.expiring_row", &[("points", &t.num(int(&e["points"]))), ("date", &date)]))
+                    Some(t.p("portal.card.expiring_row", int(&e["points"]), &[("date", &date)]))
                 })
                 .collect()
         })
@@ -245,7 +245,7 @@ async fn offers_tpl(st: &WebState, ctx: &Ctx, p: &Portal, issued: Option<(String
         .flatten()
         .map(|s| Stamps {
             name: text(&s["name"]),
-            progress: t.f("portal.offers.stamps", &[("have", &int(&s["stamps"])), ("every", &int(&s["every"]))]),
+            progress: t.p("portal.offers.stamps", int(&s["every"]), &[("have", &int(&s["stamps"]))]),
         })
         .collect();
     let r = rewards::member_catalogue(&st.app, &auth, &p.member.id, None, 100).await?;
@@ -431,8 +431,7 @@ pub struct RulesTpl {
 fn rules_text(t: Tr, prog: &Programme) -> RulesText {
     let p = &prog.program;
     let cur = prog.currency();
-    let mut earning =
-        vec![t.f("portal.rules.earn", &[("points", &t.num(p.earn.points_per_unit)), ("money", &t.money(p.earn.unit_minor, cur))])];
+    let mut earning = vec![t.p("portal.rules.earn", p.earn.points_per_unit, &[("money", &t.money(p.earn.unit_minor, cur))])];
     earning.push(
         t.m(match p.earn.rounding {
             Rounding::Floor => "portal.rules.round_floor",
@@ -445,14 +444,14 @@ fn rules_text(t: Tr, prog: &Programme) -> RulesText {
         earning.push(t.f1("portal.rules.no_earn", "list", p.no_earn_categories.join(", ")));
     }
     if p.pending_days > 0 {
-        earning.push(t.f1("portal.rules.pending", "days", p.pending_days));
+        earning.push(t.p1("portal.rules.pending", p.pending_days));
     } else {
         earning.push(t.m("portal.rules.pending_none").to_owned());
     }
     let mut spending = vec![t.f1("portal.rules.point_value", "money", t.money(p.redeem.point_value_minor, cur))];
     spending.push(t.f1("portal.rules.max_share", "percent", t.percent_bp(p.redeem.max_share_bp)));
     if p.redeem.min_balance > 0 {
-        spending.push(t.f1("portal.rules.min_balance", "points", t.num(p.redeem.min_balance)));
+        spending.push(t.p1("portal.rules.min_balance", p.redeem.min_balance));
     }
     if !p.no_discount_categories.is_empty() {
         spending.push(t.f1("portal.rules.no_discount", "list", p.no_discount_categories.join(", ")));
@@ -465,9 +464,9 @@ fn rules_text(t: Tr, prog: &Programme) -> RulesText {
     let mut keeping = Vec::new();
     match &p.expiry {
         Expiry::Never => keeping.push(t.m("portal.rules.expiry_never").to_owned()),
-        Expiry::RollingDays { days } => keeping.push(t.f1("portal.rules.expiry_days", "days", days)),
-        Expiry::EndOfPeriod { period: Period::Month, periods } => keeping.push(t.f1("portal.rules.expiry_months", "n", periods)),
-        Expiry::EndOfPeriod { period: Period::Year, periods } => keeping.push(t.f1("portal.rules.expiry_years", "n", periods)),
+        Expiry::RollingDays { days } => keeping.push(t.p1("portal.rules.expiry_days", *days)),
+        Expiry::EndOfPeriod { period: Period::Month, periods } => keeping.push(t.ordinal("portal.rules.expiry_months", *periods)),
+        Expiry::EndOfPeriod { period: Period::Year, periods } => keeping.push(t.ordinal("portal.rules.expiry_years", *periods)),
     }
     // An example from the engine's own expiry rule, so the page never disagrees with it.
     let tz: chrono_tz::Tz = p.time_zone.parse().unwrap_or(chrono_tz::UTC);
@@ -485,7 +484,7 @@ fn rules_text(t: Tr, prog: &Programme) -> RulesText {
             discount: (x.discount_bp > 0).then(|| t.percent_bp(x.discount_bp)),
         })
         .collect();
-    RulesText { earning, spending, keeping, tiers, tier_window: t.f1("portal.rules.tier_window", "days", p.tier_window_days) }
+    RulesText { earning, spending, keeping, tiers, tier_window: t.p1("portal.rules.tier_window", p.tier_window_days) }
 }
 
 /// An earning multiplier in basis points: `×1.5` / `×1,5`.
