@@ -9,7 +9,7 @@ reads each frame's page number from the WAL (frames of the current WAL only, up 
 last commit), names each page's owner with SQLite's `dbstat` table (pages past the
 copied database's end are "new pages": rows appended since the last checkpoint), and
 prints frames per commit by owner over the last COMMITS commits (default 60).
-docs/benchmarks.md, "Which pages a batch changes", shows its output.
+docs/benchmarks-history.md, "Which pages a batch changes", shows its output.
 """
 import collections
 import sqlite3

@@ -1,4 +1,4 @@
-//! The programme configuration (CONTRACT.md "Programme configuration") with its defaults
+//! The programme configuration (docs/api.md, "The programme") with its defaults
 //! and validation.
 
 use serde::{Deserialize, Serialize};
@@ -48,7 +48,7 @@ pub enum Lang {
 
 impl Lang {
     /// English is the default and is left out of the programme's JSON, so that a programme
-    /// that never chose a language reads exactly as the contract shows.
+    /// that never chose a language reads exactly as docs/api.md, "Configuration and defaults", shows.
     pub fn is_default(&self) -> bool {
         *self == Lang::En
     }

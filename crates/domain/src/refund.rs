@@ -1,4 +1,4 @@
-//! Refund proportions (CONTRACT.md "Refund rules").
+//! Refund proportions (docs/api.md, "Refund rules").
 
 /// What a receipt line bought, and what has been refunded of it so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -38,7 +38,7 @@ fn rolling_days() {
 
 #[test]
 fn end_of_month_in_utc() {
-    // The contract's example: earned 10 March, month N = 1, expires 1 April 00:00.
+    // The example of docs/api.md, "Expiry": earned 10 March, month N = 1, expires 1 April 00:00.
     check(month(1), "2026-03-10T10:00:00Z", Tz::UTC, Some("2026-04-01T00:00:00Z"));
     check(month(1), "2026-03-31T23:59:59Z", Tz::UTC, Some("2026-04-01T00:00:00Z"));
     check(month(1), "2026-04-01T00:00:00Z", Tz::UTC, Some("2026-05-01T00:00:00Z"));

@@ -1,4 +1,4 @@
-//! Table tests for `spread` (CONTRACT.md "Spread").
+//! Table tests for `spread` (docs/api.md, "Spread").
 
 use kopilka_domain::money::spread;
 
@@ -17,11 +17,11 @@ fn proportional_with_exact_shares() {
 fn leftovers_go_to_largest_weight_first() {
     // 10 over 1:2: floor gives 3 and 6, the 1 left goes to the heavier line.
     check(10, &[1, 2], None, &[3, 7]);
-    // The contract's money: 15000 over 30000 and 208058 → 1890 and 13109 + 1.
+    // The worked example's money (docs/api.md, "Worked example: receipt R-000123"): 15000 over 30000 and 208058 → 1890 and 13109 + 1.
     check(15000, &[30000, 208058], None, &[1890, 13110]);
-    // The contract's points: 150 by 1890 and 13110 → 18 and 131 + 1.
+    // The worked example's points: 150 by 1890 and 13110 → 18 and 131 + 1.
     check(150, &[1890, 13110], None, &[18, 132]);
-    // The contract's earning: 248 by payable → 28, 194, 24 + one each to fuel and CD-1.
+    // The worked example's earning: 248 by payable → 28, 194, 24 + one each to fuel and CD-1.
     check(248, &[28110, 194948, 25000], None, &[29, 195, 24]);
 }
 

@@ -1,4 +1,4 @@
-//! The contract's worked example R-000123 and its refund, figure by figure.
+//! The worked example R-000123 and its refund RF-1 (docs/api.md), figure by figure.
 
 mod common;
 
@@ -9,7 +9,7 @@ use kopilka_domain::receipt::{FiscalSplit, RedeemRequest, calculate};
 use kopilka_domain::refund::{LineRefund, LineState, refund_line};
 
 #[test]
-fn r000123_matches_the_contract() {
+fn r000123_matches_the_api_reference() {
     let program = Program::default();
     let tiers = default_tiers();
     let bronze = &tiers[0];
@@ -51,7 +51,7 @@ fn r000123_matches_the_contract() {
 }
 
 #[test]
-fn r000123_refund_of_one_cd_matches_the_contract() {
+fn r000123_refund_of_one_cd_matches_the_api_reference() {
     let program = Program::default();
     let tiers = default_tiers();
     let lines = worked_example_lines();

@@ -10,7 +10,7 @@ mod bench;
 
 /// mimalloc instead of glibc's malloc. In the server's profile the SQLite lane's thread,
 /// which shares a CPU with sqlx's writer thread (`store::affinity`), spent much of its
-/// time in glibc's `malloc` and `free`. Measured in docs/benchmarks.md ("sixth pass"):
+/// time in glibc's `malloc` and `free`. Measured in docs/benchmarks-history.md ("Issue 5, sixth pass"):
 /// about 9 % more checkouts a second on SQLite, for about 30 MB more RSS.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -51,7 +51,7 @@ enum Command {
         #[arg(long, env = "KOPILKA_WRITE_LANES", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
         write_lanes: u16,
         /// Group commit: check out every receipt of a batch the per-receipt way instead of
-        /// set-wise (for comparison; see docs/benchmarks.md).
+        /// set-wise (for comparison; see docs/benchmarks-history.md, "Issue 5, second pass").
         #[arg(long, env = "KOPILKA_NO_SET_BASED")]
         no_set_based: bool,
         /// Group commit on SQLite: let the writing lane run anywhere, instead of on its own

@@ -12,7 +12,7 @@
 //!
 //! Carrying the rows as one JSON parameter (one SQL text for any number of rows, so one
 //! prepared statement) was tried and measured slower on PostgreSQL: see
-//! docs/benchmarks.md.
+//! docs/benchmarks-history.md ("Tried and undone: rows as one JSON parameter").
 
 use crate::Conn;
 use crate::db::{Result, Tx, col};

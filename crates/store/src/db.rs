@@ -78,7 +78,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// pages), which marks the cache as holding a page beyond the database's end; the commit
 /// then scans the cache's whole hash table to drop it, a cost that grows with the cache.
 /// With 32 MiB that scan was 8.6 % of the writer thread's time, and 2 MiB ran 6-11 % more
-/// checkouts a second at 5,000 and 100,000 members (docs/benchmarks.md, seventh pass).
+/// checkouts a second at 5,000 and 100,000 members (docs/benchmarks-history.md, seventh pass).
 const WRITER_CACHE_KIB: i64 = 2 * 1024;
 
 /// PostgreSQL: the group commit lanes' connections ([`Db::begin_batch`]) and the

@@ -25,7 +25,7 @@ pub fn measured(line_no: i64, category: &str, milli: i64, price: Option<i64>, to
     LineInput { quantity: Quantity::Milli(milli), unit_price_minor: price, total_minor: total, ..units(line_no, category, 1, 0) }
 }
 
-/// The contract's R-000123 lines.
+/// The lines of R-000123 (docs/api.md, "Worked example: receipt R-000123").
 pub fn worked_example_lines() -> Vec<LineInput> {
     vec![
         LineInput { sku: Some("CD-1".into()), name: Some("Album".into()), ..units(1, "music", 2, 15000) },

@@ -1,4 +1,4 @@
-//! Card handlers: the contract's card codes, pass and Google Wallet link of a member, the
+//! Card handlers: the card codes, pass and Google Wallet link of a member (docs/api.md, "Cards and passes"), the
 //! card design in the admin API, and the public (unguessable) variants for the member's
 //! own page.
 
@@ -59,7 +59,7 @@ fn bytes(content_type: &'static str, body: Vec<u8>) -> Response {
 
 async fn card_image(s: &AppState, auth: &Auth, id: &str, q: &Params, svg: bool) -> ApiResult<Response> {
     let format = format_param(q, Format::Qr)?;
-    // The QR holds the member's token, which pos keys do not see (CONTRACT.md "Keys").
+    // The QR holds the member's token, which pos keys do not see (docs/api.md, "Keys and roles").
     if auth.role == Role::Pos && format == Format::Qr {
         return Err(ApiError::forbidden("a pos key does not see QR tokens; ask for code128, ean13, pdf417 or aztec"));
     }

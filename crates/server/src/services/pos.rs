@@ -1,7 +1,7 @@
 //! The till: quote, reserve, checkout, cancel and receipt read-back
-//! (CONTRACT.md "POS: quote, reserve, checkout, cancel, refund").
+//! (docs/api.md, "Quote, reserve, checkout", "Cancel" and "Reading a receipt").
 //!
-//! Checks run in the contract's order: authentication and role (the HTTP layer),
+//! Checks run in the API's order (docs/api.md, "Order of checks"): authentication and role (the HTTP layer),
 //! parsing, validation, store and till binding ([`parse`]), then idempotency, lookups and
 //! business rules inside one transaction ([`run`]).
 
@@ -348,7 +348,7 @@ fn line_json(l: &kopilka_domain::receipt::LineCalc, sku: &Option<String>) -> Val
         "fiscal_splits": l.fiscal_splits,
     });
     // Wallet fields appear only when the wallet was used, so receipts without it keep the
-    // contract's shape exactly.
+    // shape of docs/api.md, "The answer of a quote, reserve or checkout", exactly.
     if l.wallet_minor != 0 {
         v["wallet_minor"] = Value::from(l.wallet_minor);
     }
@@ -785,7 +785,7 @@ async fn attempt(state: &AppState, tx: &mut kopilka_store::Tx, auth: &Auth, req:
 }
 
 /// When a receipt's earned points become available. Points are pending only when
-/// `pending_days` > 0 (CONTRACT.md); a receipt posted a little ahead of the server's clock
+/// `pending_days` > 0 (docs/api.md, "Times of a receipt"); a receipt posted a little ahead of the server's clock
 /// (up to 5 minutes are allowed) earns available points at once, not pending ones.
 pub(crate) fn earn_available_at(occurred_at: i64, pending_days: i64, posted_at: i64) -> i64 {
     if pending_days > 0 { occurred_at + pending_days * 86_400 } else { occurred_at.min(posted_at) }

@@ -1,4 +1,4 @@
-//! `redeem.auth` (CONTRACT.md "Programme configuration"): what spending points requires.
+//! `redeem.auth` (docs/api.md, "What spending needs: `redeem.auth`"): what spending points requires.
 //!
 //! - `none`: any identifier;
 //! - `qr`: the member was identified by a QR token. With rotation on (the card design's

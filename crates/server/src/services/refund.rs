@@ -1,4 +1,4 @@
-//! Refunds (CONTRACT.md "Refund", "Refund rules"): per line, in exact proportion, never
+//! Refunds (docs/api.md, "Refunds" and "Refund rules"): per line, in exact proportion, never
 //! driving a balance below zero; a shortfall is withheld from the money, then becomes debt.
 
 use super::ledger::{Book, EntryRef, balance_json};

@@ -9,7 +9,7 @@ pub const NAMES: &[&str] = &["retail", "discount", "cafe", "fuel", "travel", "en
 /// The programme configuration of a template, or None for an unknown name.
 pub fn template(name: &str) -> Option<Program> {
     let v = match name {
-        // Points for purchases: the contract's defaults.
+        // Points for purchases: the programme's defaults (docs/api.md, "Configuration and defaults").
         "retail" => json!({}),
         // Cumulative discount card: no points; the discount grows with rolling spend.
         "discount" => json!({

@@ -3,7 +3,7 @@
 //! concurrent checkouts, holds, refunds and voids that give back exactly what was taken,
 //! every `not_applied` reason in English (and some in Russian), and the cashback wallet.
 //!
-//! Unless a test says otherwise the programme is the contract's default: 1 point per
+//! Unless a test says otherwise the programme is the default (docs/api.md, "Configuration and defaults"): 1 point per
 //! 10.00 RUB (floor), a point pays 1.00 RUB, points (and wallet money) pay at most 50 %,
 //! tobacco takes no discount, and a new member is bronze (multiplier 10000, no discount).
 
@@ -474,7 +474,7 @@ both!(effects_and_stacking_table, |app: TestApp| async move {
     }
 });
 
-// The contract's worked example keeps its figures exactly when campaigns exist that do not
+// The worked example R-000123 (docs/api.md) keeps its figures exactly when campaigns exist that do not
 // touch it: one indexed on a category the receipt lacks (never evaluated) and one that
 // misses (gold only).
 both!(untouched_receipt_keeps_the_worked_example, |app: TestApp| async move {

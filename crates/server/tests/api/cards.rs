@@ -1,4 +1,4 @@
-//! Cards and passes (CONTRACT.md "Cards and passes"), on both databases: card codes
+//! Cards and passes (docs/api.md, "Cards and passes"), on both databases: card codes
 //! decoded by independent readers, signed passes verified by openssl, the Apple pass web
 //! service end to end with pushes recorded by a local receiver, Google Wallet JWTs checked
 //! by PyJWT and the official LoyaltyObject schema, the public links, the card design.

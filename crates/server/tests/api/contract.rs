@@ -1,7 +1,7 @@
-//! CONTRACT.md, endpoint by endpoint: the error envelope and the order of checks, input
+//! The API reference (docs/api.md), endpoint by endpoint: the error envelope and the order of checks, input
 //! validation, the programme, stores, keys, members, balances, the ledger, adjustments,
 //! transfers, the till (quote, reserve, checkout, cancel, refund) and tenant isolation.
-//! Figures are asserted exactly where the contract gives them.
+//! Figures are asserted exactly where docs/api.md gives them.
 
 use crate::both;
 use crate::helpers::*;

@@ -1,4 +1,4 @@
-//! The contract's worked example: receipt R-000123 and its refund, to the integer.
+//! The worked example of docs/api.md ("Worked example: receipt R-000123", "Worked example: refund RF-1"): receipt R-000123 and its refund, to the integer.
 
 use crate::both;
 use crate::helpers::*;

@@ -11,7 +11,7 @@ fn id_after<'a>(body: &'a str, prefix: &str) -> &'a str {
     &rest[..rest.find('"').unwrap()]
 }
 
-/// The contract's worked example, posted with an admin key: (store id, member id, receipt pk).
+/// The worked example R-000123 (docs/api.md), posted with an admin key: (store id, member id, receipt pk).
 async fn worked_example(app: &TestApp, t: &Tenant) -> (String, String) {
     let store = app.store(t, "S1").await;
     let m = app.member(t, json!({"phone": "+79123456789", "name": "Ivan Petrov", "email": "ivan@example.com"})).await;
@@ -356,7 +356,7 @@ both!(receipt_detail_refund_and_void, |app: TestApp| async move {
     let list = b.post("/admin/receipts/search", &[("receipt_id", "R-000123")]).await;
     let pk = id_after(&list.body, "href=\"/admin/receipts/").to_owned();
     let p = b.get(&format!("/admin/receipts/{pk}")).await;
-    // Lines with the contract's fiscal splits: 2 × 140.55 and 35.27 = 1,949.48.
+    // Lines with the worked example's fiscal splits (docs/api.md, "Worked example: receipt R-000123"): 2 × 140.55 and 35.27 = 1,949.48.
     p.assert_status(200).assert_contains("2 × ₽140.55").assert_contains("35.27 = ₽1,949.48").assert_contains("₽2,480.58");
     // Without the confirmation nothing happens.
     b.post(&format!("/admin/receipts/{pk}/refund"), &[("qty_1", "1"), ("refund_id", "WEB-1")])
@@ -368,7 +368,7 @@ both!(receipt_detail_refund_and_void, |app: TestApp| async move {
         .assert_status(422)
         .assert_contains("at least one line");
     b.post(&format!("/admin/receipts/{pk}/refund"), &[("qty_1", "1"), ("confirm", "on"), ("refund_id", "WEB-1")]).await.assert_status(303);
-    // The contract's refund: 140.55 back, balance 1093.
+    // The worked example's refund (docs/api.md, "Worked example: refund RF-1"): 140.55 back, balance 1093.
     let (_, bal) = app.api(reqwest::Method::GET, &t.admin, &format!("/api/v1/members/{member}/balance"), None).await;
     assert_eq!(bal["points"], 1093);
     let p = b.get(&format!("/admin/receipts/{pk}")).await;
