@@ -234,7 +234,7 @@ test("the member logs in with the SMS code and sees the new balance", async () =
     assert.equal(m.consents.marketing.granted, true);
     assert.equal(m.consents.marketing.source, "portal");
     await page.getByTestId("nav-rules").click();
-    assert.match(await page.getByTestId("rules").innerText(), /1 points for every ₽10.00/);
+    assert.match(await page.getByTestId("rules").innerText(), /You earn 1 point for every ₽10.00 you pay/);
     await shot(page, "portal-rules");
   } finally {
     await b.close();
