@@ -7,7 +7,7 @@ use common::{BIN, database as fresh_database, kopilka, serve, stdout};
 use serde_json::{Value, json};
 use std::process::Command;
 
-async fn database(backend: &str) -> String {
+async fn database(backend: &str) -> common::TestDb {
     fresh_database(backend, "kc").await
 }
 

@@ -2,6 +2,7 @@
 //! `kopilka serve` as a child process on a free port.
 #![allow(dead_code)]
 
+pub use kopilka_testkit::{Backend, TestDb};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
@@ -64,23 +65,10 @@ pub async fn serve(db: &str) -> Server {
     panic!("kopilka serve did not come up on {}", server.url);
 }
 
-/// The PostgreSQL URL of the server the tests use (a database on it is replaced).
-pub fn pg_admin_url() -> String {
-    std::env::var("KOPILKA_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// A fresh database: a SQLite file under the temp folder, or a new PostgreSQL database
-/// (`prefix_<uuid>`, dropped by scripts/test.sh on its next run). PostgreSQL must answer.
-pub async fn database(backend: &str, prefix: &str) -> String {
-    let name = format!("{prefix}_{}", kopilka_store::new_id().replace('-', ""));
-    if backend == "sqlite" {
-        let dir = std::env::temp_dir().join("kopilka-tests");
-        std::fs::create_dir_all(&dir).expect("dir");
-        return format!("sqlite:{}", dir.join(format!("{name}.db")).display());
-    }
-    let admin = pg_admin_url();
-    let db = kopilka_store::Db::connect(&admin).await.expect("PostgreSQL is required");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(db.pool()).await.expect("create db");
-    db.close().await;
-    format!("{}/{name}", admin.rsplit_once('/').expect("url").0)
+/// A fresh database (`backend` is "sqlite" or "postgres"): a SQLite file under the temp
+/// folder, or a new PostgreSQL database `<prefix>_<id>` (PostgreSQL must answer). The
+/// kit's guard drops it when the test ends; `&db` passes where a URL is wanted.
+pub async fn database(backend: &str, prefix: &str) -> TestDb {
+    let backend = if backend == "sqlite" { Backend::Sqlite } else { Backend::Postgres };
+    TestDb::create_named(backend, prefix).await
 }
