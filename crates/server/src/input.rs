@@ -112,6 +112,16 @@ pub fn fmt_time(t: i64) -> String {
     DateTime::<Utc>::from_timestamp(t, 0).unwrap_or_default().to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// A time in a typed answer: Unix seconds, written as RFC 3339 in UTC with whole seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Time(pub i64);
+
+impl serde::Serialize for Time {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&fmt_time(self.0))
+    }
+}
+
 pub fn fmt_time_opt(t: Option<i64>) -> Value {
     t.map(|t| Value::String(fmt_time(t))).unwrap_or(Value::Null)
 }

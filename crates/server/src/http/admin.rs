@@ -2,7 +2,7 @@
 
 use super::{Params, limit_param, only_params};
 use crate::auth::{Auth, Role};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::input::{Obj, check, parse_object};
 use crate::services::{accounts, check as ledger_check_svc, program, templates};
 use crate::state::AppState;
@@ -13,13 +13,13 @@ use axum::http::StatusCode;
 use kopilka_store::{StoreError, tenants};
 use serde_json::{Value, json};
 
-pub async fn get_program(State(s): State<AppState>, auth: Auth) -> ApiResult<Json<Value>> {
+pub async fn get_program(State(s): State<AppState>, auth: Auth) -> ApiResult<Json<program::Versioned>> {
     let mut c = s.db.pool().acquire().await.map_err(StoreError::from)?;
     let (v, p) = program::current(&s, &mut c, &auth.tenant_id).await?;
-    Ok(Json(program::to_json(v, &p)))
+    Ok(Json(program::versioned(v, &p)))
 }
 
-pub async fn put_program(State(s): State<AppState>, auth: Auth, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn put_program(State(s): State<AppState>, auth: Auth, body: Bytes) -> ApiResult<Json<program::Versioned>> {
     auth.admin()?;
     let p = program::parse(parse_object(&body)?)?;
     program::put(&s, &auth.tenant_id, &auth.actor(), p).await.map(Json)
@@ -30,7 +30,7 @@ pub async fn list_templates(_auth: Auth) -> ApiResult<Json<Value>> {
     Ok(Json(json!({"templates": list})))
 }
 
-pub async fn create_store(State(s): State<AppState>, auth: Auth, body: Bytes) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn create_store(State(s): State<AppState>, auth: Auth, body: Bytes) -> ApiResult<(StatusCode, Json<accounts::StoreView>)> {
     auth.admin()?;
     let body = parse_object(&body)?;
     let mut o = Obj::new(&body, "");
@@ -63,19 +63,15 @@ fn coord(o: &mut Obj<'_>, key: &'static str, max: f64) -> Option<String> {
     }
 }
 
-pub async fn list_stores(State(s): State<AppState>, auth: Auth) -> ApiResult<Json<Value>> {
-    let mut c = s.db.pool().acquire().await.map_err(StoreError::from)?;
-    let list: Vec<Value> = tenants::list_stores(&mut c, &auth.tenant_id).await?.iter().map(accounts::store_json).collect();
-    Ok(Json(json!({"stores": list})))
+pub async fn list_stores(State(s): State<AppState>, auth: Auth) -> ApiResult<Json<accounts::StoreList>> {
+    accounts::list_stores(&s, &auth.tenant_id).await.map(Json)
 }
 
-pub async fn get_store(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let mut c = s.db.pool().acquire().await.map_err(StoreError::from)?;
-    let store = tenants::store_by_id(&mut c, &auth.tenant_id, &id).await?.ok_or_else(|| ApiError::not_found("store"))?;
-    Ok(Json(accounts::store_json(&store)))
+pub async fn get_store(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<accounts::StoreView>> {
+    accounts::get_store(&s, &auth.tenant_id, &id).await.map(Json)
 }
 
-pub async fn create_key(State(s): State<AppState>, auth: Auth, body: Bytes) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn create_key(State(s): State<AppState>, auth: Auth, body: Bytes) -> ApiResult<(StatusCode, Json<accounts::KeyView>)> {
     auth.admin()?;
     let body = parse_object(&body)?;
     let mut o = Obj::new(&body, "");
@@ -109,14 +105,12 @@ pub async fn create_key(State(s): State<AppState>, auth: Auth, body: Bytes) -> A
     accounts::create_key(&s, &auth.tenant_id, &auth.actor(), k).await.map(|v| (StatusCode::CREATED, Json(v)))
 }
 
-pub async fn list_keys(State(s): State<AppState>, auth: Auth) -> ApiResult<Json<Value>> {
+pub async fn list_keys(State(s): State<AppState>, auth: Auth) -> ApiResult<Json<accounts::KeyList>> {
     auth.admin()?;
-    let mut c = s.db.pool().acquire().await.map_err(StoreError::from)?;
-    let list: Vec<Value> = tenants::list_keys(&mut c, &auth.tenant_id).await?.iter().map(accounts::key_json).collect();
-    Ok(Json(json!({"api_keys": list})))
+    accounts::list_keys(&s, &auth.tenant_id).await.map(Json)
 }
 
-pub async fn revoke_key(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn revoke_key(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<accounts::Revoked>> {
     auth.admin()?;
     accounts::revoke_key(&s, &auth.tenant_id, &auth.actor(), &id).await.map(Json)
 }

@@ -12,14 +12,14 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use kopilka_domain::identity::{normalize_email, normalize_phone};
 use kopilka_store::members::By;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 fn birthday_ok(s: &str) -> bool {
     chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .is_ok_and(|d| d <= chrono::Utc::now().date_naive() && d.format("%Y-%m-%d").to_string() == s)
 }
 
-pub async fn create(State(s): State<AppState>, auth: Auth, body: Bytes) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn create(State(s): State<AppState>, auth: Auth, body: Bytes) -> ApiResult<(StatusCode, Json<svc::MemberView>)> {
     auth.require(&[Role::Admin, Role::Pos])?;
     let body = parse_object(&body)?;
     let mut o = Obj::new(&body, "");
@@ -75,7 +75,7 @@ pub async fn create(State(s): State<AppState>, auth: Auth, body: Bytes) -> ApiRe
     svc::create(&s, &auth, m).await.map(|v| (StatusCode::CREATED, Json(v)))
 }
 
-pub async fn lookup(State(s): State<AppState>, auth: Auth, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn lookup(State(s): State<AppState>, auth: Auth, body: Bytes) -> ApiResult<Json<svc::MemberView>> {
     let body = parse_object(&body)?;
     let mut o = Obj::new(&body, "");
     let card = o.str("card_number", 19);
@@ -110,30 +110,22 @@ pub async fn lookup(State(s): State<AppState>, auth: Auth, body: Bytes) -> ApiRe
     svc::lookup(&s, &auth, by, &value).await.map(Json)
 }
 
-pub async fn get(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<svc::MemberView>> {
     svc::get(&s, &auth, &id).await.map(Json)
 }
 
-pub async fn list(State(s): State<AppState>, auth: Auth, q: Params) -> ApiResult<Json<Value>> {
+pub async fn list(State(s): State<AppState>, auth: Auth, q: Params) -> ApiResult<Json<svc::MemberPage>> {
     auth.require(&[Role::Admin, Role::Analyst])?;
     only_params(&q, &["limit", "cursor"])?;
     let limit = limit_param(&q, 100, 1000)?;
-    let mut c = s.db.pool().acquire().await.map_err(kopilka_store::StoreError::from)?;
-    let list = kopilka_store::members::list(&mut c, &auth.tenant_id, q.get("cursor").map(String::as_str), limit + 1).await?;
-    let more = list.len() as i64 > limit;
-    let mut out = Vec::new();
-    for m in list.iter().take(limit as usize) {
-        out.push(svc::member_json(&mut c, &auth.tenant_id, m, false).await?);
-    }
-    let next = if more { list.get(limit as usize - 1).map(|m| Value::String(m.id.clone())) } else { None };
-    Ok(Json(json!({"members": out, "next_cursor": next})))
+    svc::list(&s, &auth, q.get("cursor").map(String::as_str), limit).await.map(Json)
 }
 
-pub async fn balance(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn balance(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<svc::BalanceView>> {
     svc::balance(&s, &auth, &id).await.map(Json)
 }
 
-pub async fn ledger(State(s): State<AppState>, auth: Auth, Path(id): Path<String>, q: Params) -> ApiResult<Json<Value>> {
+pub async fn ledger(State(s): State<AppState>, auth: Auth, Path(id): Path<String>, q: Params) -> ApiResult<Json<svc::LedgerPage>> {
     auth.require(&[Role::Admin, Role::Analyst])?;
     only_params(&q, &["limit", "cursor"])?;
     let limit = limit_param(&q, 50, 500)?;

@@ -3,12 +3,13 @@
 use super::{Failure, with_retry};
 use crate::auth::{self, Role};
 use crate::error::{ApiError, ApiResult};
-use crate::input::fmt_time_opt;
+use crate::input::Time;
 use crate::state::AppState;
 use kopilka_domain::identity::slugify;
 use kopilka_store::tenants::{self, ApiKey, Store, Tenant};
 use kopilka_store::{Db, StoreError, new_id, now_s};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
 
 #[derive(Debug, Clone)]
 pub struct CreatedTenant {
@@ -165,16 +166,63 @@ pub async fn create_key_direct(
     Ok((k.id, key))
 }
 
-pub fn store_json(s: &Store) -> Value {
-    let mut v = serde_json::to_value(s).expect("store serialises");
-    v["created_at"] = Value::String(crate::input::fmt_time(s.created_at));
-    // Coordinates are kept as the text of the number sent, and shown as numbers.
-    for (key, text) in [("lat", &s.lat), ("lon", &s.lon)] {
-        if let Some(n) = text.as_deref().and_then(|t| serde_json::from_str::<serde_json::Number>(t).ok()) {
-            v[key] = Value::Number(n);
+/// A coordinate, kept as the text of the number that was sent and shown as that number
+/// (the one decimal the API takes; never money).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coordinate(pub String);
+
+impl Serialize for Coordinate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match serde_json::from_str::<serde_json::Number>(&self.0) {
+            Ok(n) => n.serialize(s),
+            Err(_) => s.serialize_str(&self.0),
         }
     }
-    v
+}
+
+/// A store as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoreView {
+    pub id: String,
+    pub code: String,
+    pub name: String,
+    pub time_zone: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lat: Option<Coordinate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lon: Option<Coordinate>,
+    pub created_at: Time,
+}
+
+impl From<&Store> for StoreView {
+    fn from(s: &Store) -> Self {
+        StoreView {
+            id: s.id.clone(),
+            code: s.code.clone(),
+            name: s.name.clone(),
+            time_zone: s.time_zone.clone(),
+            lat: s.lat.clone().map(Coordinate),
+            lon: s.lon.clone().map(Coordinate),
+            created_at: Time(s.created_at),
+        }
+    }
+}
+
+/// The stores of a tenant.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreList {
+    pub stores: Vec<StoreView>,
+}
+
+pub async fn list_stores(state: &AppState, tenant: &str) -> ApiResult<StoreList> {
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    Ok(StoreList { stores: tenants::list_stores(&mut c, tenant).await?.iter().map(StoreView::from).collect() })
+}
+
+pub async fn get_store(state: &AppState, tenant: &str, id: &str) -> ApiResult<StoreView> {
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    let store = tenants::store_by_id(&mut c, tenant, id).await?.ok_or_else(|| ApiError::not_found("store"))?;
+    Ok(StoreView::from(&store))
 }
 
 pub struct NewStore {
@@ -185,7 +233,7 @@ pub struct NewStore {
     pub lon: Option<String>,
 }
 
-pub async fn create_store(state: &AppState, tenant: &str, actor: &str, s: NewStore) -> ApiResult<Value> {
+pub async fn create_store(state: &AppState, tenant: &str, actor: &str, s: NewStore) -> ApiResult<StoreView> {
     let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
     let (_, program) = super::program::current(state, &mut c, tenant).await?;
     drop(c);
@@ -207,20 +255,56 @@ pub async fn create_store(state: &AppState, tenant: &str, actor: &str, s: NewSto
     }
     tenants::audit(tx.conn(), tenant, actor, "store.create", "store", &store.id, &json!({"code": store.code}), store.created_at).await?;
     tx.commit().await?;
-    Ok(store_json(&store))
+    Ok(StoreView::from(&store))
 }
 
-pub fn key_json(k: &ApiKey) -> Value {
-    json!({
-        "id": k.id,
-        "role": k.role,
-        "store_id": k.store_id,
-        "till_id": k.till_id,
-        "label": k.label,
-        "expires_at": fmt_time_opt(k.expires_at),
-        "revoked_at": fmt_time_opt(k.revoked_at),
-        "created_at": crate::input::fmt_time(k.created_at),
-    })
+/// An API key as the API shows it; the secret only in the answer that creates it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyView {
+    pub id: String,
+    pub role: String,
+    pub store_id: Option<String>,
+    pub till_id: Option<String>,
+    pub label: Option<String>,
+    pub expires_at: Option<Time>,
+    pub revoked_at: Option<Time>,
+    pub created_at: Time,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+impl From<&ApiKey> for KeyView {
+    fn from(k: &ApiKey) -> Self {
+        KeyView {
+            id: k.id.clone(),
+            role: k.role.clone(),
+            store_id: k.store_id.clone(),
+            till_id: k.till_id.clone(),
+            label: k.label.clone(),
+            expires_at: k.expires_at.map(Time),
+            revoked_at: k.revoked_at.map(Time),
+            created_at: Time(k.created_at),
+            key: None,
+        }
+    }
+}
+
+/// The API keys of a tenant.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyList {
+    pub api_keys: Vec<KeyView>,
+}
+
+pub async fn list_keys(state: &AppState, tenant: &str) -> ApiResult<KeyList> {
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    Ok(KeyList { api_keys: tenants::list_keys(&mut c, tenant).await?.iter().map(KeyView::from).collect() })
+}
+
+/// The answer to a revocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Revoked {
+    pub id: String,
+    pub revoked: bool,
 }
 
 pub struct NewKey {
@@ -231,7 +315,7 @@ pub struct NewKey {
     pub label: Option<String>,
 }
 
-pub async fn create_key(state: &AppState, tenant: &str, actor: &str, k: NewKey) -> ApiResult<Value> {
+pub async fn create_key(state: &AppState, tenant: &str, actor: &str, k: NewKey) -> ApiResult<KeyView> {
     let mut tx = state.db.begin().await?;
     if let Some(store) = &k.store_id
         && tenants::store_by_id(tx.conn(), tenant, store).await?.is_none()
@@ -264,12 +348,10 @@ pub async fn create_key(state: &AppState, tenant: &str, actor: &str, k: NewKey) 
     )
     .await?;
     tx.commit().await?;
-    let mut v = key_json(&row);
-    v["key"] = Value::String(key);
-    Ok(v)
+    Ok(KeyView { key: Some(key), ..KeyView::from(&row) })
 }
 
-pub async fn revoke_key(state: &AppState, tenant: &str, actor: &str, id: &str) -> ApiResult<Value> {
+pub async fn revoke_key(state: &AppState, tenant: &str, actor: &str, id: &str) -> ApiResult<Revoked> {
     let now = now_s();
     let mut tx = state.db.begin().await?;
     if !tenants::revoke_key(tx.conn(), tenant, id, now).await? {
@@ -278,5 +360,5 @@ pub async fn revoke_key(state: &AppState, tenant: &str, actor: &str, id: &str) -
     tenants::audit(tx.conn(), tenant, actor, "api_key.revoke", "api_key", id, &json!({}), now).await?;
     tx.commit().await?;
     state.forget_keys();
-    Ok(json!({"id": id, "revoked": true}))
+    Ok(Revoked { id: id.to_owned(), revoked: true })
 }

@@ -100,7 +100,7 @@ async fn populate(state: &AppState, admin: &Auth, members_n: usize, receipts_n: 
             accounts::NewStore { code: code.into(), name: name.into(), time_zone: Some("Europe/Moscow".into()), lat: None, lon: None },
         )
         .await?;
-        store_ids.push(s["id"].as_str().unwrap_or_default().to_owned());
+        store_ids.push(s.id);
     }
     // Campaigns, so that receipts show what applied and what nearly did.
     for spec in [
@@ -133,7 +133,7 @@ async fn populate(state: &AppState, admin: &Auth, members_n: usize, receipts_n: 
             source: "demo".into(),
         };
         let v = super::members::create(state, admin, m).await?;
-        member_ids.push(v["id"].as_str().unwrap_or_default().to_owned());
+        member_ids.push(v.id);
     }
     out.members = member_ids.len();
     // A few heavy buyers reach gold, many stay bronze.

@@ -4,7 +4,7 @@ use super::ledger::{Book, EntryRef, balance_json};
 use super::{Failure, Fallible, with_retry};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
-use crate::input::{canonical, fmt_time, fmt_time_opt, sha256_hex};
+use crate::input::{Time, canonical, fmt_time, fmt_time_opt, sha256_hex};
 use crate::state::AppState;
 use axum::http::StatusCode;
 use kopilka_domain::identity::{card_number_from_digits, mask_email, mask_phone};
@@ -12,7 +12,9 @@ use kopilka_domain::tiers::{next_tier, tier_for_spend};
 use kopilka_store::members::{self, By, Consent, Member};
 use kopilka_store::receipts::{self, IdemTable};
 use kopilka_store::{Conn, StoreError, Tx, ledger, new_id, now_s, tenants};
+use serde::Serialize;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 pub fn member_not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "member_not_found", "no such member")
@@ -99,7 +101,7 @@ pub async fn insert(tx: &mut Tx, tenant: &str, m: &NewMember, now: i64) -> Falli
     Ok(member)
 }
 
-pub async fn create(state: &AppState, auth: &Auth, m: NewMember) -> ApiResult<Value> {
+pub async fn create(state: &AppState, auth: &Auth, m: NewMember) -> ApiResult<MemberView> {
     let tenant = auth.tenant_id.clone();
     let member = with_retry(|_| {
         let tenant = tenant.clone();
@@ -115,38 +117,86 @@ pub async fn create(state: &AppState, auth: &Auth, m: NewMember) -> ApiResult<Va
     })
     .await?;
     let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
-    let mut v = member_json(&mut c, &auth.tenant_id, &member, auth.masked()).await?;
+    let mut v = view(&mut c, &auth.tenant_id, &member, auth.masked()).await?;
     // The member is at the till: the pos key gets the card and token it must print.
-    v["qr_token"] = Value::String(member.qr_token.clone());
+    v.qr_token = Some(member.qr_token.clone());
     Ok(v)
+}
+
+/// One consent as a member's answer shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConsentView {
+    pub granted: bool,
+    pub source: String,
+    pub recorded_at: Time,
+}
+
+/// A member as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemberView {
+    pub id: String,
+    pub card_number: String,
+    pub external_id: Option<String>,
+    pub name: Option<String>,
+    /// Masked for pos keys (`+7912*****89`).
+    pub phone: Option<String>,
+    /// Masked for pos keys.
+    pub email: Option<String>,
+    pub referral_code: Option<String>,
+    /// By kind (`personal_data`, `marketing`, …).
+    pub consents: BTreeMap<String, ConsentView>,
+    pub created_at: Time,
+    /// Left out for pos keys, except in the answer to an enrolment (the till prints it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qr_token: Option<String>,
+    /// Left out for pos keys; null when not known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub birthday: Option<Option<String>>,
+}
+
+/// A page of members, oldest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberPage {
+    pub members: Vec<MemberView>,
+    pub next_cursor: Option<String>,
 }
 
 /// The member as the API shows it; `masked` for pos keys (no token, no birthday).
-pub async fn member_json(c: &mut Conn, tenant: &str, m: &Member, masked: bool) -> ApiResult<Value> {
-    let consents: serde_json::Map<String, Value> = members::consents(c, tenant, &m.id)
+pub async fn view(c: &mut Conn, tenant: &str, m: &Member, masked: bool) -> ApiResult<MemberView> {
+    let consents = members::consents(c, tenant, &m.id)
         .await?
         .into_iter()
-        .map(|x| (x.kind.clone(), json!({"granted": x.granted, "source": x.source, "recorded_at": fmt_time(x.recorded_at)})))
+        .map(|x| (x.kind, ConsentView { granted: x.granted, source: x.source, recorded_at: Time(x.recorded_at) }))
         .collect();
-    let mut v = json!({
-        "id": m.id,
-        "card_number": m.card_number,
-        "external_id": m.external_id,
-        "name": m.name,
-        "phone": if masked { m.phone.as_deref().map(mask_phone) } else { m.phone.clone() },
-        "email": if masked { m.email.as_deref().map(mask_email) } else { m.email.clone() },
-        "referral_code": m.referral_code,
-        "consents": consents,
-        "created_at": fmt_time(m.created_at),
-    });
-    if !masked {
-        v["qr_token"] = Value::String(m.qr_token.clone());
-        v["birthday"] = m.birthday.clone().map(Value::String).unwrap_or(Value::Null);
-    }
-    Ok(v)
+    Ok(MemberView {
+        id: m.id.clone(),
+        card_number: m.card_number.clone(),
+        external_id: m.external_id.clone(),
+        name: m.name.clone(),
+        phone: if masked { m.phone.as_deref().map(mask_phone) } else { m.phone.clone() },
+        email: if masked { m.email.as_deref().map(mask_email) } else { m.email.clone() },
+        referral_code: m.referral_code.clone(),
+        consents,
+        created_at: Time(m.created_at),
+        qr_token: (!masked).then(|| m.qr_token.clone()),
+        birthday: (!masked).then(|| m.birthday.clone()),
+    })
 }
 
-pub async fn lookup(state: &AppState, auth: &Auth, by: By, value: &str) -> ApiResult<Value> {
+/// Members page by page (admin and analyst keys: nothing is masked).
+pub async fn list(state: &AppState, auth: &Auth, cursor: Option<&str>, limit: i64) -> ApiResult<MemberPage> {
+    let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
+    let list = members::list(&mut c, &auth.tenant_id, cursor, limit + 1).await?;
+    let more = list.len() as i64 > limit;
+    let mut out = Vec::new();
+    for m in list.iter().take(limit as usize) {
+        out.push(view(&mut c, &auth.tenant_id, m, false).await?);
+    }
+    let next_cursor = if more { list.get(limit as usize - 1).map(|m| m.id.clone()) } else { None };
+    Ok(MemberPage { members: out, next_cursor })
+}
+
+pub async fn lookup(state: &AppState, auth: &Auth, by: By, value: &str) -> ApiResult<MemberView> {
     let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
     let m = match by {
         // A static or a rotating token (services/cards.rs).
@@ -154,13 +204,13 @@ pub async fn lookup(state: &AppState, auth: &Auth, by: By, value: &str) -> ApiRe
         _ => members::find(&mut c, &auth.tenant_id, by, value).await?,
     };
     let m = m.ok_or_else(member_not_found)?;
-    member_json(&mut c, &auth.tenant_id, &m, auth.masked()).await
+    view(&mut c, &auth.tenant_id, &m, auth.masked()).await
 }
 
-pub async fn get(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Value> {
+pub async fn get(state: &AppState, auth: &Auth, id: &str) -> ApiResult<MemberView> {
     let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
     let m = members::by_id(&mut c, &auth.tenant_id, id).await?.ok_or_else(|| ApiError::not_found("member"))?;
-    member_json(&mut c, &auth.tenant_id, &m, auth.masked()).await
+    view(&mut c, &auth.tenant_id, &m, auth.masked()).await
 }
 
 /// Bring a member's book up to date when something is due (lazy release and expiry on
@@ -212,7 +262,40 @@ pub async fn tier_at(
     Ok((spend, tier_for_spend(&program.tiers, spend).map(|t| t.code.clone())))
 }
 
-pub async fn balance(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Value> {
+/// Points that expire on one date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Expiring {
+    pub points: i64,
+    pub expires_at: Time,
+}
+
+/// The next tier and the spend it still needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NextTier {
+    pub code: String,
+    pub name: String,
+    pub spend_needed_minor: i64,
+}
+
+/// A member's balance as of now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BalanceView {
+    pub member_id: String,
+    pub points: i64,
+    pub held: i64,
+    pub pending: i64,
+    pub debt: i64,
+    /// Points free to spend: `points` less `held`.
+    pub available: i64,
+    pub tier: Option<String>,
+    pub tier_spend_minor: i64,
+    pub next_tier: Option<NextTier>,
+    pub lifetime_earned: i64,
+    /// The next ten expiry dates, soonest first.
+    pub expiring: Vec<Expiring>,
+}
+
+pub async fn balance(state: &AppState, auth: &Auth, id: &str) -> ApiResult<BalanceView> {
     let tenant = &auth.tenant_id;
     {
         let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
@@ -224,28 +307,54 @@ pub async fn balance(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Value
     let (_, program) = super::program::current(state, &mut c, tenant).await?;
     let b = ledger::balance(&mut c, tenant, id).await?.ok_or_else(|| ApiError::not_found("member"))?;
     let (spend, tier) = tier_now(&mut c, tenant, id, &program, now).await?;
-    let expiring: Vec<Value> = ledger::expiring(&mut c, tenant, id, now, 10)
+    let expiring = ledger::expiring(&mut c, tenant, id, now, 10)
         .await?
         .into_iter()
-        .map(|(points, at)| json!({"points": points, "expires_at": fmt_time(at)}))
+        .map(|(points, at)| Expiring { points, expires_at: Time(at) })
         .collect();
-    let next = next_tier(&program.tiers, spend).map(|(t, missing)| json!({"code": t.code, "name": t.name, "spend_needed_minor": missing}));
-    Ok(json!({
-        "member_id": id,
-        "points": b.points,
-        "held": b.held,
-        "pending": b.pending,
-        "debt": b.debt,
-        "available": (b.points - b.held).max(0),
-        "tier": tier,
-        "tier_spend_minor": spend,
-        "next_tier": next,
-        "lifetime_earned": b.lifetime_earned,
-        "expiring": expiring,
-    }))
+    let next_tier = next_tier(&program.tiers, spend).map(|(t, missing)| NextTier {
+        code: t.code.clone(),
+        name: t.name.clone(),
+        spend_needed_minor: missing,
+    });
+    Ok(BalanceView {
+        member_id: id.to_owned(),
+        points: b.points,
+        held: b.held,
+        pending: b.pending,
+        debt: b.debt,
+        available: (b.points - b.held).max(0),
+        tier,
+        tier_spend_minor: spend,
+        next_tier,
+        lifetime_earned: b.lifetime_earned,
+        expiring,
+    })
 }
 
-pub async fn ledger_page(state: &AppState, auth: &Auth, id: &str, limit: i64, cursor: Option<&str>) -> ApiResult<Value> {
+/// One entry of a member's ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LedgerEntryView {
+    pub id: String,
+    pub kind: String,
+    pub points: i64,
+    pub created_at: Time,
+    pub occurred_at: Time,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A page of ledger entries, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LedgerPage {
+    pub entries: Vec<LedgerEntryView>,
+    /// The cursor of the next page; none on the last.
+    pub next_cursor: Option<String>,
+}
+
+pub async fn ledger_page(state: &AppState, auth: &Auth, id: &str, limit: i64, cursor: Option<&str>) -> ApiResult<LedgerPage> {
     let tenant = &auth.tenant_id;
     let before = match cursor {
         None => None,
@@ -262,21 +371,20 @@ pub async fn ledger_page(state: &AppState, auth: &Auth, id: &str, limit: i64, cu
     let entries = ledger::entries(&mut c, tenant, id, before, limit + 1).await?;
     let more = entries.len() as i64 > limit;
     let entries = &entries[..entries.len().min(limit as usize)];
-    let next_cursor = if more { entries.last().map(|e| Value::String(e.seq.to_string())) } else { None };
-    let list: Vec<Value> = entries
+    let next_cursor = if more { entries.last().map(|e| e.seq.to_string()) } else { None };
+    let entries = entries
         .iter()
-        .map(|e| {
-            let mut v = json!({"id": e.id, "kind": e.kind, "points": e.points, "created_at": fmt_time(e.created_at), "occurred_at": fmt_time(e.occurred_at)});
-            if let Some(r) = &e.receipt_id {
-                v["receipt_id"] = Value::String(r.clone());
-            }
-            if let Some(r) = &e.reason {
-                v["reason"] = Value::String(r.clone());
-            }
-            v
+        .map(|e| LedgerEntryView {
+            id: e.id.clone(),
+            kind: e.kind.clone(),
+            points: e.points,
+            created_at: Time(e.created_at),
+            occurred_at: Time(e.occurred_at),
+            receipt_id: e.receipt_id.clone(),
+            reason: e.reason.clone(),
         })
         .collect();
-    Ok(json!({"entries": list, "next_cursor": next_cursor.unwrap_or(Value::Null)}))
+    Ok(LedgerPage { entries, next_cursor })
 }
 
 pub async fn history(state: &AppState, auth: &Auth, id: &str, limit: i64) -> ApiResult<Value> {

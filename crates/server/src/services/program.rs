@@ -46,16 +46,21 @@ pub fn parse(mut body: Map<String, Value>) -> ApiResult<Program> {
     program.normalize().map_err(ApiError::fields)
 }
 
-/// The JSON form of a programme with its version.
-pub fn to_json(version: i64, program: &Program) -> Value {
-    let mut v = serde_json::to_value(program).expect("programme serialises");
-    v["version"] = Value::from(version);
-    v
+/// A programme with its version, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Versioned {
+    #[serde(flatten)]
+    pub program: Program,
+    pub version: i64,
+}
+
+pub fn versioned(version: i64, program: &Program) -> Versioned {
+    Versioned { program: program.clone(), version }
 }
 
 /// Replace the programme. Identical content makes no new version; currency and point
 /// value are locked once a receipt has been committed.
-pub async fn put(state: &AppState, tenant: &str, actor: &str, program: Program) -> ApiResult<Value> {
+pub async fn put(state: &AppState, tenant: &str, actor: &str, program: Program) -> ApiResult<Versioned> {
     let out = with_retry(|_| {
         let program = program.clone();
         async move {
@@ -63,7 +68,7 @@ pub async fn put(state: &AppState, tenant: &str, actor: &str, program: Program) 
             tenants::lock_tenant(&mut tx, tenant, true).await?;
             let (version, old) = load(tx.conn(), tenant).await?;
             if version > 0 && old == program {
-                return Ok::<_, Failure>(to_json(version, &old));
+                return Ok::<_, Failure>(versioned(version, &old));
             }
             if version > 0
                 && (old.currency != program.currency || old.redeem.point_value_minor != program.redeem.point_value_minor)
@@ -94,7 +99,7 @@ pub async fn put(state: &AppState, tenant: &str, actor: &str, program: Program) 
             )
             .await?;
             tx.commit().await?;
-            Ok(to_json(version + 1, &program))
+            Ok(versioned(version + 1, &program))
         }
     })
     .await?;

@@ -11,6 +11,7 @@ mod cards_review;
 mod checkout_batch;
 mod contract;
 mod fuzz_regressions;
+mod golden;
 mod group_commit;
 mod helpers;
 mod import;

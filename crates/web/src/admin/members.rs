@@ -16,7 +16,7 @@ use kopilka_domain::identity::normalize_phone;
 use kopilka_server::services::{members as svc, program};
 use kopilka_store::members::{self, By, Member};
 use kopilka_store::{StoreError, analytics, receipts};
-use serde_json::{Value, json};
+use serde_json::json;
 
 pub fn routes() -> Router<WebState> {
     Router::new()
@@ -188,18 +188,6 @@ struct MemberTpl {
     adjust_error: Option<String>,
 }
 
-fn i(v: &Value) -> i64 {
-    v.as_i64().unwrap_or(0)
-}
-
-fn s(v: &Value) -> String {
-    v.as_str().unwrap_or_default().to_owned()
-}
-
-fn time(v: &Value) -> i64 {
-    v.as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.timestamp()).unwrap_or(0)
-}
-
 async fn member_page(st: &WebState, ctx: &Ctx, staff: &Staff, id: &str, adjust_error: Option<String>) -> WebResult<MemberTpl> {
     staff.require(Perm::Members)?;
     let auth = staff.auth();
@@ -215,65 +203,50 @@ async fn member_page(st: &WebState, ctx: &Ctx, staff: &Staff, id: &str, adjust_e
     let show_ledger = staff.role != crate::staff::StaffRole::Cashier;
     let ledger = if show_ledger {
         let l = svc::ledger_page(&st.app, &auth, id, 50, None).await?;
-        l["entries"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|e| LedgerRow {
-                        kind: s(&e["kind"]),
-                        points: i(&e["points"]),
-                        occurred_at: time(&e["occurred_at"]),
-                        receipt_id: s(&e["receipt_id"]),
-                        reason: s(&e["reason"]),
-                    })
-                    .collect()
+        l.entries
+            .into_iter()
+            .map(|e| LedgerRow {
+                kind: e.kind,
+                points: e.points,
+                occurred_at: e.occurred_at.0,
+                receipt_id: e.receipt_id.unwrap_or_default(),
+                reason: e.reason.unwrap_or_default(),
             })
-            .unwrap_or_default()
+            .collect()
     } else {
         Vec::new()
     };
-    let tier_code = bal["tier"].as_str();
-    let tier_name = tier_code.and_then(|c| prog.tiers.iter().find(|t| t.code == c)).map(|t| t.name.clone()).unwrap_or_default();
-    let spend = i(&bal["tier_spend_minor"]);
-    let (next_tier_name, needed) = match bal["next_tier"].as_object() {
-        Some(n) => (n.get("name").map(s).unwrap_or_default(), n.get("spend_needed_minor").map(i).unwrap_or(0)),
+    let tier_name = bal.tier.as_deref().and_then(|c| prog.tiers.iter().find(|t| t.code == c)).map(|t| t.name.clone()).unwrap_or_default();
+    let spend = bal.tier_spend_minor;
+    let (next_tier_name, needed) = match &bal.next_tier {
+        Some(n) => (n.name.clone(), n.spend_needed_minor),
         None => (String::new(), 0),
     };
     let progress_pct = if needed > 0 { (spend as i128 * 100 / (spend as i128 + needed as i128)) as i64 } else { 100 };
     let masked = auth.masked();
     let mut member = row(&m, masked);
     // The page shows what the API shows this role (masked for a cashier).
-    member.phone = s(&mj["phone"]);
-    member.email = s(&mj["email"]);
-    let consents = mj["consents"]
-        .as_object()
-        .map(|o| {
-            o.iter()
-                .map(|(k, v)| Consent { kind: k.clone(), granted: v["granted"].as_bool().unwrap_or(false), source: s(&v["source"]) })
-                .collect()
-        })
-        .unwrap_or_default();
+    member.phone = mj.phone.unwrap_or_default();
+    member.email = mj.email.unwrap_or_default();
+    let consents = mj.consents.into_iter().map(|(kind, c)| Consent { kind, granted: c.granted, source: c.source }).collect();
     let to_next = ctx.t.f("admin.member.to_next", &[("amount", &fmt.money(needed)), ("tier", &next_tier_name)]);
     let page = super::page(ctx, staff, "members", "admin.member.title");
     Ok(MemberTpl {
         to_next,
         page,
         member,
-        birthday: s(&mj["birthday"]),
-        points: i(&bal["points"]),
-        available: i(&bal["available"]),
-        held: i(&bal["held"]),
-        pending: i(&bal["pending"]),
-        debt: i(&bal["debt"]),
-        lifetime_earned: i(&bal["lifetime_earned"]),
+        birthday: mj.birthday.flatten().unwrap_or_default(),
+        points: bal.points,
+        available: bal.available,
+        held: bal.held,
+        pending: bal.pending,
+        debt: bal.debt,
+        lifetime_earned: bal.lifetime_earned,
         tier_name,
         spend_minor: spend,
         next_tier_name,
         progress_pct,
-        expiring: bal["expiring"]
-            .as_array()
-            .map(|a| a.iter().map(|e| (i(&e["points"]), fmt.date(time(&e["expires_at"])))).collect())
-            .unwrap_or_default(),
+        expiring: bal.expiring.iter().map(|e| (e.points, fmt.date(e.expires_at.0))).collect(),
         ledger,
         receipts: rs
             .iter()

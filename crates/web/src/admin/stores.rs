@@ -186,7 +186,7 @@ async fn create_key(State(st): State<WebState>, ctx: Ctx, staff: Staff, f: Form)
     }
     let k = accounts::NewKey { role: Role::Pos, store_id: Some(store.id.clone()), till_id: till_id.clone(), expires_at: None, label };
     let v = accounts::create_key(&st.app, &staff.tenant.id, &staff.actor(), k).await?;
-    let secret = v["key"].as_str().unwrap_or_default().to_owned();
+    let secret = v.key.unwrap_or_default();
     // The key is in this one answer and nowhere else: not cached, not stored.
     let tpl = render(&st, &ctx, &staff, BTreeMap::new(), BTreeMap::new(), Some((secret, store.code, till_id.unwrap_or_default()))).await?;
     Ok((StatusCode::CREATED, tpl).into_response())

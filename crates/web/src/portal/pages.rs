@@ -68,36 +68,32 @@ pub async fn home(State(st): State<WebState>, ctx: Ctx, p: Portal) -> WebResult<
     let view = cards::view(&st.app, tenant, &p.member.id).await?;
     let b = msvc::balance(&st.app, &p.auth(), &p.member.id).await?;
     let program = &p.prog.program;
-    let spend = int(&b["tier_spend_minor"]);
-    let tier_code = b["tier"].as_str();
-    let tier = tier_code.and_then(|c| program.tiers.iter().find(|x| x.code == c));
-    let next = b["next_tier"].as_object().map(|n| {
-        let needed = int(&n["spend_needed_minor"]);
+    let spend = b.tier_spend_minor;
+    let tier = b.tier.as_deref().and_then(|c| program.tiers.iter().find(|x| x.code == c));
+    let next = b.next_tier.as_ref().map(|n| {
+        let needed = n.spend_needed_minor;
         let from = tier.map(|x| x.min_spend_minor).unwrap_or(0);
         let to = spend + needed;
         let percent = if to > from { ((spend - from).max(0) as i128 * 100 / (to - from) as i128) as i64 } else { 100 };
-        let hint = t.f("portal.card.tier_next", &[("money", &t.money(needed, p.prog.currency())), ("tier", &text(&n["name"]))]);
+        let hint = t.f("portal.card.tier_next", &[("money", &t.money(needed, p.prog.currency())), ("tier", &n.name)]);
         NextTier { hint, percent: percent.clamp(0, 100) }
     });
-    let expiring = b["expiring"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|e| {
-                    let date = t.date(time_of(&e["expires_at"])?, p.prog.tz());
-                    Some(t.p("portal.card.expiring_row", int(&e["points"]), &[("date", &date)]))
-                })
-                .collect()
+    let expiring = b
+        .expiring
+        .iter()
+        .map(|e| {
+            let date = t.date(e.expires_at.0, p.prog.tz());
+            t.p("portal.card.expiring_row", e.points, &[("date", &date)])
         })
-        .unwrap_or_default();
+        .collect();
     Ok(HomeTpl {
         page: page(&ctx, &p.prog, "portal.card.title"),
         nav: nav(&p.prog, true, "card"),
         card_number: p.member.card_number.clone(),
         name: p.member.name.clone(),
-        available: int(&b["available"]),
-        pending: int(&b["pending"]),
-        held: int(&b["held"]),
+        available: b.available,
+        pending: b.pending,
+        held: b.held,
         tier: view.tier_name.clone(),
         tier_spend_minor: spend,
         next,
@@ -155,22 +151,19 @@ fn kind_key(kind: &str) -> &'static str {
 pub async fn history(State(st): State<WebState>, ctx: Ctx, p: Portal) -> WebResult<HistoryTpl> {
     let v = msvc::ledger_page(&st.app, &p.auth(), &p.member.id, 100, None).await?;
     let tz = p.prog.tz();
-    let entries = v["entries"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|e| {
-                    let receipt = e["receipt_id"].as_str().map(|r| ctx.t.f1("portal.history.receipt", "id", r));
-                    Entry {
-                        date: time_of(&e["occurred_at"]).map(|s| ctx.t.date(s, tz)).unwrap_or_default(),
-                        kind: kind_key(e["kind"].as_str().unwrap_or("")),
-                        points: int(&e["points"]),
-                        note: receipt.or_else(|| e["reason"].as_str().map(str::to_owned)).unwrap_or_default(),
-                    }
-                })
-                .collect()
+    let entries = v
+        .entries
+        .into_iter()
+        .map(|e| {
+            let receipt = e.receipt_id.as_deref().map(|r| ctx.t.f1("portal.history.receipt", "id", r));
+            Entry {
+                date: ctx.t.date(e.occurred_at.0, tz),
+                kind: kind_key(&e.kind),
+                points: e.points,
+                note: receipt.or(e.reason).unwrap_or_default(),
+            }
         })
-        .unwrap_or_default();
+        .collect();
     Ok(HistoryTpl { page: page(&ctx, &p.prog, "portal.history.title"), nav: nav(&p.prog, true, "history"), entries })
 }
 

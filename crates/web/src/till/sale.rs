@@ -186,7 +186,7 @@ async fn render(st: &WebState, ctx: &Ctx, t: &Till, data: &TillData, error: Opti
         .sum();
     let member_points = match &data.member {
         Some(m) => match msvc::balance(&st.app, &t.auth(), &m.id).await {
-            Ok(b) => b["available"].as_i64(),
+            Ok(b) => Some(b.available),
             Err(_) => None,
         },
         None => None,
@@ -246,13 +246,7 @@ pub async fn find_member(State(st): State<WebState>, ctx: Ctx, t: Till, f: Form)
     }
     match msvc::lookup(&st.app, &auth, by, &value).await {
         Ok(m) => {
-            data.member = Some(TillMember {
-                by: kind.into(),
-                value,
-                id: m["id"].as_str().unwrap_or_default().into(),
-                card_number: m["card_number"].as_str().unwrap_or_default().into(),
-                name: m["name"].as_str().map(str::to_owned),
-            });
+            data.member = Some(TillMember { by: kind.into(), value, id: m.id, card_number: m.card_number, name: m.name });
             data.quote = None;
             t.save(&st, &data).await?;
             Ok(back())
