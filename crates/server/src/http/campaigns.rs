@@ -17,13 +17,13 @@ use serde_json::{Value, json};
 
 const READERS: &[Role] = &[Role::Admin, Role::Analyst];
 
-pub async fn create(State(s): State<AppState>, auth: Auth, body: Bytes) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn create(State(s): State<AppState>, auth: Auth, body: Bytes) -> ApiResult<(StatusCode, Json<svc::CampaignView>)> {
     auth.admin()?;
     let spec = svc::parse(parse_object(&body)?)?;
     svc::create(&s, &auth, spec).await.map(|v| (StatusCode::CREATED, Json(v)))
 }
 
-pub async fn list(State(s): State<AppState>, auth: Auth, q: Params) -> ApiResult<Json<Value>> {
+pub async fn list(State(s): State<AppState>, auth: Auth, q: Params) -> ApiResult<Json<svc::CampaignList>> {
     auth.require(READERS)?;
     only_params(&q, &["archived"])?;
     let archived = match q.get("archived").map(String::as_str) {
@@ -34,18 +34,18 @@ pub async fn list(State(s): State<AppState>, auth: Auth, q: Params) -> ApiResult
     svc::list(&s, &auth, archived).await.map(Json)
 }
 
-pub async fn get(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<svc::CampaignView>> {
     auth.require(READERS)?;
     svc::get(&s, &auth, &id).await.map(Json)
 }
 
-pub async fn put(State(s): State<AppState>, auth: Auth, Path(id): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn put(State(s): State<AppState>, auth: Auth, Path(id): Path<String>, body: Bytes) -> ApiResult<Json<svc::CampaignView>> {
     auth.admin()?;
     let spec = svc::parse(parse_object(&body)?)?;
     svc::update(&s, &auth, &id, spec).await.map(Json)
 }
 
-pub async fn archive(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn archive(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<svc::CampaignView>> {
     auth.admin()?;
     svc::archive(&s, &auth, &id).await.map(Json)
 }

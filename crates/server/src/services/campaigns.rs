@@ -5,11 +5,13 @@
 use super::{Failure, with_retry};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
+use crate::input::Time;
 use crate::input::{fmt_time, fmt_time_opt};
 use crate::state::AppState;
 use kopilka_domain::campaign::{Campaign, CampaignSet, CampaignSpec, parse_rfc3339};
 use kopilka_store::campaigns::{self as store, CampaignRow, Coupon, Usage};
 use kopilka_store::{Conn, StoreError, new_id, now_s, tenants};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
@@ -46,21 +48,48 @@ pub fn parse(mut body: Map<String, Value>) -> ApiResult<CampaignSpec> {
     Ok(compiled.spec)
 }
 
-fn to_json(row: &CampaignRow, usage: Usage) -> ApiResult<Value> {
-    let mut v: Value = serde_json::from_str(&row.spec).map_err(ApiError::internal)?;
-    v["id"] = Value::String(row.id.clone());
-    v["archived"] = Value::Bool(row.archived);
-    v["created_at"] = Value::String(fmt_time(row.created_at));
-    v["updated_at"] = Value::String(fmt_time(row.updated_at));
-    v["usage"] = json!({"points": usage.points, "money_minor": usage.money_minor, "uses": usage.uses});
-    Ok(v)
+/// What a campaign has given so far, over all its receipts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct UsageView {
+    pub points: i64,
+    pub money_minor: i64,
+    pub uses: i64,
+}
+
+/// A campaign as the API shows it: its spec as written, with its id, state and usage.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CampaignView {
+    pub id: String,
+    #[serde(flatten)]
+    pub spec: CampaignSpec,
+    pub archived: bool,
+    pub created_at: Time,
+    pub updated_at: Time,
+    pub usage: UsageView,
+}
+
+/// The campaigns of a tenant.
+#[derive(Debug, Clone, Serialize)]
+pub struct CampaignList {
+    pub campaigns: Vec<CampaignView>,
+}
+
+fn view(row: &CampaignRow, usage: Usage) -> ApiResult<CampaignView> {
+    Ok(CampaignView {
+        id: row.id.clone(),
+        spec: serde_json::from_str(&row.spec).map_err(ApiError::internal)?,
+        archived: row.archived,
+        created_at: Time(row.created_at),
+        updated_at: Time(row.updated_at),
+        usage: UsageView { points: usage.points, money_minor: usage.money_minor, uses: usage.uses },
+    })
 }
 
 fn code_taken() -> ApiError {
     ApiError::conflict("campaign_exists", "another campaign has this code")
 }
 
-pub async fn create(state: &AppState, auth: &Auth, spec: CampaignSpec) -> ApiResult<Value> {
+pub async fn create(state: &AppState, auth: &Auth, spec: CampaignSpec) -> ApiResult<CampaignView> {
     let tenant = auth.tenant_id.as_str();
     let out = with_retry(|_| {
         let spec = spec.clone();
@@ -83,14 +112,14 @@ pub async fn create(state: &AppState, auth: &Auth, spec: CampaignSpec) -> ApiRes
             tenants::audit(tx.conn(), tenant, &auth.actor(), "campaign.create", "campaign", &row.id, &json!({"code": row.code}), now)
                 .await?;
             tx.commit().await?;
-            Ok(to_json(&row, Usage::default())?)
+            Ok(view(&row, Usage::default())?)
         }
     })
     .await?;
     Ok(out)
 }
 
-pub async fn update(state: &AppState, auth: &Auth, id: &str, spec: CampaignSpec) -> ApiResult<Value> {
+pub async fn update(state: &AppState, auth: &Auth, id: &str, spec: CampaignSpec) -> ApiResult<CampaignView> {
     let tenant = auth.tenant_id.as_str();
     with_retry(|_| {
         let spec = spec.clone();
@@ -109,14 +138,14 @@ pub async fn update(state: &AppState, auth: &Auth, id: &str, spec: CampaignSpec)
             tenants::audit(tx.conn(), tenant, &auth.actor(), "campaign.update", "campaign", id, &json!({"code": row.code}), now).await?;
             let usage = store::totals_from_receipts(tx.conn(), tenant, id).await?;
             tx.commit().await?;
-            Ok(to_json(&row, usage)?)
+            Ok(view(&row, usage)?)
         }
     })
     .await
 }
 
 /// Archive: the campaign stops applying; its history stays.
-pub async fn archive(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Value> {
+pub async fn archive(state: &AppState, auth: &Auth, id: &str) -> ApiResult<CampaignView> {
     let tenant = auth.tenant_id.as_str();
     with_retry(|_| async move {
         let mut tx = state.db.begin().await?;
@@ -131,26 +160,26 @@ pub async fn archive(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Value
         }
         let usage = store::totals_from_receipts(tx.conn(), tenant, id).await?;
         tx.commit().await?;
-        Ok(to_json(&row, usage)?)
+        Ok(view(&row, usage)?)
     })
     .await
 }
 
-pub async fn get(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Value> {
+pub async fn get(state: &AppState, auth: &Auth, id: &str) -> ApiResult<CampaignView> {
     let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
     let row = store::campaign(&mut c, &auth.tenant_id, id).await?.ok_or_else(|| ApiError::not_found("campaign"))?;
     let usage = store::totals_from_receipts(&mut c, &auth.tenant_id, id).await?;
-    to_json(&row, usage)
+    view(&row, usage)
 }
 
-pub async fn list(state: &AppState, auth: &Auth, archived: bool) -> ApiResult<Value> {
+pub async fn list(state: &AppState, auth: &Auth, archived: bool) -> ApiResult<CampaignList> {
     let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
     let mut out = Vec::new();
     for row in store::campaigns(&mut c, &auth.tenant_id, archived).await? {
         let usage = store::totals_from_receipts(&mut c, &auth.tenant_id, &row.id).await?;
-        out.push(to_json(&row, usage)?);
+        out.push(view(&row, usage)?);
     }
-    Ok(json!({"campaigns": out}))
+    Ok(CampaignList { campaigns: out })
 }
 
 // ---------------------------------------------------------------- coupons

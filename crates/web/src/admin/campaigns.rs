@@ -171,8 +171,12 @@ fn multiplier_text(bp: i64) -> String {
 }
 
 /// The budget used against the budget set.
-fn budget_summary(spec: &CampaignSpec, usage: &Value, t: Tr, currency: &str) -> String {
-    let used = |k: &str| usage[k].as_i64().unwrap_or(0);
+fn budget_summary(spec: &CampaignSpec, usage: &svc::UsageView, t: Tr, currency: &str) -> String {
+    let used = |k: &str| match k {
+        "points" => usage.points,
+        "money_minor" => usage.money_minor,
+        _ => usage.uses,
+    };
     let mut parts = Vec::new();
     let b = &spec.budget;
     let of = |u: String, limit: Option<String>| match limit {
@@ -193,12 +197,12 @@ fn budget_summary(spec: &CampaignSpec, usage: &Value, t: Tr, currency: &str) -> 
     parts.join(" · ")
 }
 
-fn row_of(v: &Value, t: Tr, p: &Program) -> Option<CampaignRow> {
-    let spec: CampaignSpec = serde_json::from_value(strip_read_only(v.clone())).ok()?;
+fn row_of(v: &svc::CampaignView, t: Tr, p: &Program) -> CampaignRow {
+    let spec = &v.spec;
     let tz = tz_of(p);
     let when = |s: &Option<String>| s.as_deref().map(|s| local_text(s, tz).replace('T', " ")).unwrap_or_default();
-    Some(CampaignRow {
-        id: v["id"].as_str().unwrap_or_default().to_owned(),
+    CampaignRow {
+        id: v.id.clone(),
         code: spec.code.clone(),
         name: spec.name.clone(),
         trigger: match spec.trigger {
@@ -211,21 +215,12 @@ fn row_of(v: &Value, t: Tr, p: &Program) -> Option<CampaignRow> {
             kopilka_domain::campaign::Status::Active => "active".into(),
             kopilka_domain::campaign::Status::Paused => "paused".into(),
         },
-        effects: effects_summary(&spec, t, &p.currency),
+        effects: effects_summary(spec, t, &p.currency),
         starts: when(&spec.starts_at),
         ends: when(&spec.ends_at),
-        budget: budget_summary(&spec, &v["usage"], t, &p.currency),
+        budget: budget_summary(spec, &v.usage, t, &p.currency),
         coupons: spec.requires_coupon,
-    })
-}
-
-fn strip_read_only(mut v: Value) -> Value {
-    if let Value::Object(m) = &mut v {
-        for k in ["id", "usage", "created_at", "updated_at", "archived", "coupons"] {
-            m.remove(k);
-        }
     }
-    v
 }
 
 async fn list(State(st): State<WebState>, ctx: Ctx, staff: Staff) -> WebResult<ListTpl> {
@@ -235,10 +230,7 @@ async fn list(State(st): State<WebState>, ctx: Ctx, staff: Staff) -> WebResult<L
     // `archived: true` lists every campaign, the archived ones among them.
     let all = svc::list(&st.app, &auth, true).await?;
     let rows = |archived: bool| -> Vec<CampaignRow> {
-        all["campaigns"]
-            .as_array()
-            .map(|a| a.iter().filter(|c| c["archived"].as_bool() == Some(archived)).filter_map(|c| row_of(c, ctx.t, &p)).collect())
-            .unwrap_or_default()
+        all.campaigns.iter().filter(|c| c.archived == archived).map(|c| row_of(c, ctx.t, &p)).collect()
     };
     let (active, archived) = (rows(false), rows(true));
     Ok(ListTpl {
@@ -596,10 +588,8 @@ async fn render(st: &WebState, ctx: &Ctx, staff: &Staff, id: Option<&str>, shown
     let (current, archived, usage) = match id {
         Some(id) => {
             let v = svc::get(&st.app, &staff.auth(), id).await?;
-            let spec: CampaignSpec =
-                serde_json::from_value(strip_read_only(v.clone())).map_err(kopilka_server::error::ApiError::internal)?;
-            let usage = budget_summary(&spec, &v["usage"], t, &p.currency);
-            (Some(spec), v["archived"].as_bool().unwrap_or(false), usage)
+            let usage = budget_summary(&v.spec, &v.usage, t, &p.currency);
+            (Some(v.spec), v.archived, usage)
         }
         None => (None, false, String::new()),
     };
@@ -677,7 +667,7 @@ async fn save(st: WebState, ctx: Ctx, staff: Staff, id: Option<String>, f: Form)
                 };
                 match done {
                     Ok(v) => {
-                        let to = format!("/admin/campaigns/{}", v["id"].as_str().unwrap_or_default());
+                        let to = format!("/admin/campaigns/{}", v.id);
                         return Ok(Redirect::to(&to).into_response());
                     }
                     Err(e) if e.code == "campaign_exists" => {
@@ -783,8 +773,7 @@ async fn generate_coupons(State(st): State<WebState>, ctx: Ctx, staff: Staff, Pa
 async fn fresh_values(st: &WebState, staff: &Staff, id: &str) -> WebResult<Fields> {
     let p = programme(st, staff).await?;
     let v = svc::get(&st.app, &staff.auth(), id).await?;
-    let spec: CampaignSpec = serde_json::from_value(strip_read_only(v)).map_err(kopilka_server::error::ApiError::internal)?;
-    Ok(Fields::new(values_of(&spec, &p), BTreeMap::new()))
+    Ok(Fields::new(values_of(&v.spec, &p), BTreeMap::new()))
 }
 
 async fn import_coupons(State(st): State<WebState>, ctx: Ctx, staff: Staff, Path(id): Path<String>, f: Form) -> WebResult<Response> {
@@ -823,8 +812,7 @@ async fn export_coupons(State(st): State<WebState>, staff: Staff, Path(id): Path
     staff.require(Perm::OffersView)?;
     let v = svc::get(&st.app, &staff.auth(), &id).await?;
     let csv = svc::export_coupons(&st.app, &staff.auth(), &id).await?;
-    let code: String =
-        v["code"].as_str().unwrap_or("campaign").chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
+    let code: String = v.spec.code.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
     let disposition = format!("attachment; filename=\"coupons-{code}.csv\"");
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)], csv).into_response())
 }

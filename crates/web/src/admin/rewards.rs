@@ -279,15 +279,7 @@ async fn render_form(
         (Fields::new(values, BTreeMap::new()), None)
     });
     let all = campaigns::list(&st.app, &auth, false).await?;
-    let coupon_campaigns = all["campaigns"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter(|c| c["requires_coupon"].as_bool().unwrap_or(false))
-                .map(|c| (c["id"].as_str().unwrap_or_default().to_owned(), c["name"].as_str().unwrap_or_default().to_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let coupon_campaigns = all.campaigns.into_iter().filter(|c| c.spec.requires_coupon).map(|c| (c.id, c.spec.name)).collect();
     let title = if id.is_some() { "admin.rewards.edit" } else { "admin.rewards.new" };
     Ok(FormTpl {
         page: super::page(ctx, staff, "rewards", title),
