@@ -6,7 +6,7 @@
 //! Run: `cargo bench -p kopilka-domain --bench campaigns`.
 
 use criterion::{Criterion, criterion_group};
-use kopilka_domain::campaign::{Campaign, CampaignSet, CampaignSpec, Ctx, MemberFacts, evaluate};
+use kopilka_domain::campaign::{Campaign, CampaignSet, CampaignSpec, Ctx, MemberFacts, Place, evaluate};
 use kopilka_domain::program::{Program, default_tiers};
 use kopilka_domain::quantity::Quantity;
 use kopilka_domain::receipt::{CalcInput, LineInput, RedeemRequest, calculate};
@@ -83,7 +83,8 @@ fn receipt() -> Vec<LineInput> {
 fn quote(set: &CampaignSet, program: &Program, lines: &[LineInput], member: &MemberFacts) -> i64 {
     let tier = &program.tiers[1];
     let local = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap().and_hms_opt(12, 0, 0).unwrap();
-    let ctx = Ctx::new(program, lines, Some(member), Some(&tier.code), "store", "S1", local, 1_795_000_000);
+    let ctx =
+        Ctx::new(program, lines, Some(member), Some(&tier.code), Place { store_id: "store", store_code: "S1", local, at: 1_795_000_000 });
     let verdict = evaluate(set, &ctx, &HashMap::new());
     let calc = calculate(&CalcInput {
         program,
@@ -121,7 +122,13 @@ fn tail() {
         let set = campaigns(n);
         let ctx_probe = {
             let local = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap().and_hms_opt(12, 0, 0).unwrap();
-            let ctx = Ctx::new(&program, &lines, Some(&member), Some("silver"), "store", "S1", local, 1_795_000_000);
+            let ctx = Ctx::new(
+                &program,
+                &lines,
+                Some(&member),
+                Some("silver"),
+                Place { store_id: "store", store_code: "S1", local, at: 1_795_000_000 },
+            );
             let v = evaluate(&set, &ctx, &HashMap::new());
             (set.candidates(&ctx).len(), v.plan.len())
         };

@@ -651,29 +651,30 @@ pub async fn action_event(c: &mut Conn, tenant: &str, event_id: &str) -> Result<
     r.map(|r| Ok((col(&r, "member_id")?, col(&r, "body_hash")?, col(&r, "answer")?))).transpose()
 }
 
-#[allow(clippy::too_many_arguments)]
-pub async fn insert_action_event(
-    c: &mut Conn,
-    tenant: &str,
-    event_id: &str,
-    member: &str,
-    kind: &str,
-    body_hash: &str,
-    answer: &str,
-    occurred_at: i64,
-    now: i64,
-) -> Result<()> {
+/// A member's action event as recorded for its idempotency key, with its answer.
+#[derive(Debug, Clone, Copy)]
+pub struct ActionEventRecord<'a> {
+    pub event_id: &'a str,
+    pub member_id: &'a str,
+    pub kind: &'a str,
+    pub body_hash: &'a str,
+    pub answer: &'a str,
+    pub occurred_at: i64,
+    pub created_at: i64,
+}
+
+pub async fn insert_action_event(c: &mut Conn, tenant: &str, e: &ActionEventRecord<'_>) -> Result<()> {
     sqlx::query(
         "INSERT INTO action_events (tenant_id, event_id, member_id, type, body_hash, answer, occurred_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(tenant)
-    .bind(event_id)
-    .bind(member)
-    .bind(kind)
-    .bind(body_hash)
-    .bind(answer)
-    .bind(occurred_at)
-    .bind(now)
+    .bind(e.event_id)
+    .bind(e.member_id)
+    .bind(e.kind)
+    .bind(e.body_hash)
+    .bind(e.answer)
+    .bind(e.occurred_at)
+    .bind(e.created_at)
     .execute(c)
     .await?;
     Ok(())

@@ -349,65 +349,67 @@ pub enum IdemTable {
     Transfer,
 }
 
-#[allow(clippy::too_many_arguments)]
-pub async fn insert_adjustment(
-    c: &mut Conn,
-    tenant: &str,
-    id: &str,
-    adjustment_id: &str,
-    member: &str,
-    points: i64,
-    reason: &str,
-    actor: &str,
-    body_hash: &str,
-    answer: &str,
-    now: i64,
-) -> Result<()> {
+/// An admin's adjustment as recorded for its idempotency key, with the answer it gave.
+#[derive(Debug, Clone, Copy)]
+pub struct AdjustmentRecord<'a> {
+    pub id: &'a str,
+    pub adjustment_id: &'a str,
+    pub member_id: &'a str,
+    pub points: i64,
+    pub reason: &'a str,
+    pub actor: &'a str,
+    pub body_hash: &'a str,
+    pub answer: &'a str,
+    pub created_at: i64,
+}
+
+pub async fn insert_adjustment(c: &mut Conn, tenant: &str, a: &AdjustmentRecord<'_>) -> Result<()> {
     sqlx::query(
         "INSERT INTO adjustments (tenant_id, id, adjustment_id, member_id, points, reason, actor, body_hash, answer, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(tenant)
-    .bind(id)
-    .bind(adjustment_id)
-    .bind(member)
-    .bind(points)
-    .bind(reason)
-    .bind(actor)
-    .bind(body_hash)
-    .bind(answer)
-    .bind(now)
+    .bind(a.id)
+    .bind(a.adjustment_id)
+    .bind(a.member_id)
+    .bind(a.points)
+    .bind(a.reason)
+    .bind(a.actor)
+    .bind(a.body_hash)
+    .bind(a.answer)
+    .bind(a.created_at)
     .execute(c)
     .await?;
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-pub async fn insert_transfer(
-    c: &mut Conn,
-    tenant: &str,
-    id: &str,
-    transfer_id: &str,
-    from: &str,
-    to: &str,
-    points: i64,
-    body_hash: &str,
-    answer: &str,
-    now: i64,
-) -> Result<()> {
+/// A transfer between members as recorded for its idempotency key, with its answer.
+#[derive(Debug, Clone, Copy)]
+pub struct TransferRecord<'a> {
+    pub id: &'a str,
+    pub transfer_id: &'a str,
+    pub from_member_id: &'a str,
+    pub to_member_id: &'a str,
+    pub points: i64,
+    pub body_hash: &'a str,
+    pub answer: &'a str,
+    pub created_at: i64,
+}
+
+pub async fn insert_transfer(c: &mut Conn, tenant: &str, t: &TransferRecord<'_>) -> Result<()> {
     sqlx::query(
         "INSERT INTO transfers (tenant_id, id, transfer_id, from_member_id, to_member_id, points, body_hash, answer, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(tenant)
-    .bind(id)
-    .bind(transfer_id)
-    .bind(from)
-    .bind(to)
-    .bind(points)
-    .bind(body_hash)
-    .bind(answer)
-    .bind(now)
+    .bind(t.id)
+    .bind(t.transfer_id)
+    .bind(t.from_member_id)
+    .bind(t.to_member_id)
+    .bind(t.points)
+    .bind(t.body_hash)
+    .bind(t.answer)
+    .bind(t.created_at)
     .execute(c)
     .await?;
     Ok(())

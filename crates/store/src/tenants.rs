@@ -208,17 +208,21 @@ pub async fn list_stores(c: &mut Conn, tenant: &str) -> Result<Vec<Store>> {
     rows.iter().map(store_row).collect()
 }
 
-/// Append an audit record: who did what to which object, and why (in `details`).
-pub async fn audit(
-    c: &mut Conn,
-    tenant: &str,
-    actor: &str,
-    action: &str,
-    object_type: &str,
-    object_id: &str,
-    details: &serde_json::Value,
-    now: i64,
-) -> Result<()> {
+/// One audit record: who (`actor`: a staff user, an API key or the command line) did what
+/// (`action`) to which object, when, and the details of the change.
+#[derive(Debug, Clone, Copy)]
+pub struct Audit<'a> {
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub object_type: &'a str,
+    pub object_id: &'a str,
+    pub details: &'a serde_json::Value,
+    pub at: i64,
+}
+
+/// Append an audit record.
+pub async fn audit(c: &mut Conn, tenant: &str, a: &Audit<'_>) -> Result<()> {
+    let Audit { actor, action, object_type, object_id, details, at: now } = *a;
     sqlx::query("INSERT INTO audit_log (tenant_id, id, actor, action, object_type, object_id, details, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
         .bind(tenant)
         .bind(new_id())

@@ -342,7 +342,19 @@ pub async fn create_login_link(db: &kopilka_store::Db, public_url: &str, tenant:
     };
     let mut tx = db.begin().await?;
     rows::insert_login_link(tx.conn(), &link, &session::hash_token(&token)).await?;
-    tenants::audit(tx.conn(), tenant, "cli", "staff.login_link", "staff", staff_id, &serde_json::json!({}), now).await?;
+    tenants::audit(
+        tx.conn(),
+        tenant,
+        &tenants::Audit {
+            actor: "cli",
+            action: "staff.login_link",
+            object_type: "staff",
+            object_id: staff_id,
+            details: &serde_json::json!({}),
+            at: now,
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(format!("{}/admin/login/link/{token}", public_url.trim_end_matches('/')))
 }
@@ -381,7 +393,19 @@ pub async fn create_staff(db: &kopilka_store::Db, tenant: &str, actor: &str, ema
         Err(StoreError::Unique(_)) => return Err(ApiError::conflict("staff_exists", "a staff account with this email already exists")),
         other => other?,
     }
-    tenants::audit(tx.conn(), tenant, actor, "staff.create", "staff", &user.id, &serde_json::json!({"role": user.role}), now).await?;
+    tenants::audit(
+        tx.conn(),
+        tenant,
+        &tenants::Audit {
+            actor,
+            action: "staff.create",
+            object_type: "staff",
+            object_id: &user.id,
+            details: &serde_json::json!({"role": user.role}),
+            at: now,
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(user)
 }
@@ -395,8 +419,19 @@ pub async fn set_password(st: &WebState, staff: &Staff, password: &str) -> Resul
     rows::set_staff_password(tx.conn(), &staff.tenant.id, &staff.user.id, &hash).await?;
     rows::delete_sessions_of(tx.conn(), &staff.tenant.id, STAFF.name, &staff.user.id).await?;
     rows::revoke_login_links(tx.conn(), &staff.tenant.id, &staff.user.id, now_s()).await?;
-    tenants::audit(tx.conn(), &staff.tenant.id, &staff.actor(), "staff.password", "staff", &staff.user.id, &serde_json::json!({}), now_s())
-        .await?;
+    tenants::audit(
+        tx.conn(),
+        &staff.tenant.id,
+        &tenants::Audit {
+            actor: &staff.actor(),
+            action: "staff.password",
+            object_type: "staff",
+            object_id: &staff.user.id,
+            details: &serde_json::json!({}),
+            at: now_s(),
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

@@ -520,18 +520,25 @@ pub struct Ctx<'a> {
     by_sku: HashMap<String, (i128, i128, Vec<usize>)>,
 }
 
+/// Where and when a receipt (or an event) happens: the store, and the time both in the
+/// store's own zone and as Unix seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Place<'a> {
+    pub store_id: &'a str,
+    pub store_code: &'a str,
+    pub local: NaiveDateTime,
+    pub at: i64,
+}
+
 impl<'a> Ctx<'a> {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         program: &'a Program,
         lines: &[LineInput],
         member: Option<&'a MemberFacts>,
         tier: Option<&'a str>,
-        store_id: &'a str,
-        store_code: &'a str,
-        local: NaiveDateTime,
-        at: i64,
+        place: Place<'a>,
     ) -> Ctx<'a> {
+        let Place { store_id, store_code, local, at } = place;
         let views: Vec<LineView> = lines
             .iter()
             .map(|l| LineView {

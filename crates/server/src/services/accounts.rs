@@ -124,11 +124,34 @@ pub async fn create_tenant_with(db: &Db, t: NewTenant<'_>) -> ApiResult<CreatedT
                     created_at: now,
                 };
                 kopilka_store::web::insert_staff(tx.conn(), &user).await?;
-                tenants::audit(tx.conn(), &tenant.id, t.actor, "staff.create", "staff", &user.id, &json!({"role": "owner"}), now).await?;
+                tenants::audit(
+                    tx.conn(),
+                    &tenant.id,
+                    &tenants::Audit {
+                        actor: t.actor,
+                        action: "staff.create",
+                        object_type: "staff",
+                        object_id: &user.id,
+                        details: &json!({"role": "owner"}),
+                        at: now,
+                    },
+                )
+                .await?;
                 owner_id = Some(user.id);
             }
-            tenants::audit(tx.conn(), &tenant.id, t.actor, "tenant.create", "tenant", &tenant.id, &json!({"template": t.template}), now)
-                .await?;
+            tenants::audit(
+                tx.conn(),
+                &tenant.id,
+                &tenants::Audit {
+                    actor: t.actor,
+                    action: "tenant.create",
+                    object_type: "tenant",
+                    object_id: &tenant.id,
+                    details: &json!({"template": t.template}),
+                    at: now,
+                },
+            )
+            .await?;
             tx.commit().await?;
             Ok(CreatedTenantWith { tenant_id: tenant.id, slug, api_key, owner_id })
         }
@@ -160,8 +183,19 @@ pub async fn create_key_direct(
     };
     let mut tx = db.begin().await?;
     tenants::insert_key(tx.conn(), &k, &auth::hash_key(&key)).await?;
-    tenants::audit(tx.conn(), tenant, "cli", "api_key.create", "api_key", &k.id, &json!({"role": k.role, "store_id": k.store_id}), now)
-        .await?;
+    tenants::audit(
+        tx.conn(),
+        tenant,
+        &tenants::Audit {
+            actor: "cli",
+            action: "api_key.create",
+            object_type: "api_key",
+            object_id: &k.id,
+            details: &json!({"role": k.role, "store_id": k.store_id}),
+            at: now,
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok((k.id, key))
 }
@@ -253,7 +287,19 @@ pub async fn create_store(state: &AppState, tenant: &str, actor: &str, s: NewSto
         }
         other => other?,
     }
-    tenants::audit(tx.conn(), tenant, actor, "store.create", "store", &store.id, &json!({"code": store.code}), store.created_at).await?;
+    tenants::audit(
+        tx.conn(),
+        tenant,
+        &tenants::Audit {
+            actor,
+            action: "store.create",
+            object_type: "store",
+            object_id: &store.id,
+            details: &json!({"code": store.code}),
+            at: store.created_at,
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(StoreView::from(&store))
 }
@@ -339,12 +385,14 @@ pub async fn create_key(state: &AppState, tenant: &str, actor: &str, k: NewKey) 
     tenants::audit(
         tx.conn(),
         tenant,
-        actor,
-        "api_key.create",
-        "api_key",
-        &row.id,
-        &json!({"role": row.role, "store_id": row.store_id, "till_id": row.till_id}),
-        now,
+        &tenants::Audit {
+            actor,
+            action: "api_key.create",
+            object_type: "api_key",
+            object_id: &row.id,
+            details: &json!({"role": row.role, "store_id": row.store_id, "till_id": row.till_id}),
+            at: now,
+        },
     )
     .await?;
     tx.commit().await?;
@@ -357,7 +405,12 @@ pub async fn revoke_key(state: &AppState, tenant: &str, actor: &str, id: &str) -
     if !tenants::revoke_key(tx.conn(), tenant, id, now).await? {
         return Err(ApiError::not_found("API key"));
     }
-    tenants::audit(tx.conn(), tenant, actor, "api_key.revoke", "api_key", id, &json!({}), now).await?;
+    tenants::audit(
+        tx.conn(),
+        tenant,
+        &tenants::Audit { actor, action: "api_key.revoke", object_type: "api_key", object_id: id, details: &json!({}), at: now },
+    )
+    .await?;
     tx.commit().await?;
     state.forget_keys();
     Ok(Revoked { id: id.to_owned(), revoked: true })

@@ -109,8 +109,19 @@ pub async fn create(state: &AppState, auth: &Auth, spec: CampaignSpec) -> ApiRes
                 r => r?,
             }
             store::bump_generation(tx.conn(), tenant).await?;
-            tenants::audit(tx.conn(), tenant, &auth.actor(), "campaign.create", "campaign", &row.id, &json!({"code": row.code}), now)
-                .await?;
+            tenants::audit(
+                tx.conn(),
+                tenant,
+                &tenants::Audit {
+                    actor: &auth.actor(),
+                    action: "campaign.create",
+                    object_type: "campaign",
+                    object_id: &row.id,
+                    details: &json!({"code": row.code}),
+                    at: now,
+                },
+            )
+            .await?;
             tx.commit().await?;
             Ok(view(&row, Usage::default())?)
         }
@@ -135,7 +146,19 @@ pub async fn update(state: &AppState, auth: &Auth, id: &str, spec: CampaignSpec)
                 r => r?,
             }
             store::bump_generation(tx.conn(), tenant).await?;
-            tenants::audit(tx.conn(), tenant, &auth.actor(), "campaign.update", "campaign", id, &json!({"code": row.code}), now).await?;
+            tenants::audit(
+                tx.conn(),
+                tenant,
+                &tenants::Audit {
+                    actor: &auth.actor(),
+                    action: "campaign.update",
+                    object_type: "campaign",
+                    object_id: id,
+                    details: &json!({"code": row.code}),
+                    at: now,
+                },
+            )
+            .await?;
             let usage = store::totals_from_receipts(tx.conn(), tenant, id).await?;
             tx.commit().await?;
             Ok(view(&row, usage)?)
@@ -156,7 +179,19 @@ pub async fn archive(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Campa
             row.updated_at = now;
             store::update_campaign(tx.conn(), tenant, &row).await?;
             store::bump_generation(tx.conn(), tenant).await?;
-            tenants::audit(tx.conn(), tenant, &auth.actor(), "campaign.archive", "campaign", id, &json!({}), now).await?;
+            tenants::audit(
+                tx.conn(),
+                tenant,
+                &tenants::Audit {
+                    actor: &auth.actor(),
+                    action: "campaign.archive",
+                    object_type: "campaign",
+                    object_id: id,
+                    details: &json!({}),
+                    at: now,
+                },
+            )
+            .await?;
         }
         let usage = store::totals_from_receipts(tx.conn(), tenant, id).await?;
         tx.commit().await?;
@@ -284,12 +319,14 @@ pub async fn create_coupons(state: &AppState, auth: &Auth, campaign: &str, b: Co
             tenants::audit(
                 tx.conn(),
                 tenant,
-                &auth.actor(),
-                "coupons.create",
-                "campaign",
-                campaign,
-                &json!({"count": n, "batch": batch}),
-                now,
+                &tenants::Audit {
+                    actor: &auth.actor(),
+                    action: "coupons.create",
+                    object_type: "campaign",
+                    object_id: campaign,
+                    details: &json!({"count": n, "batch": batch}),
+                    at: now,
+                },
             )
             .await?;
             tx.commit().await?;
@@ -463,12 +500,14 @@ pub async fn import_coupons(state: &AppState, auth: &Auth, campaign: &str, rows:
             tenants::audit(
                 tx.conn(),
                 tenant,
-                &auth.actor(),
-                "coupons.import",
-                "campaign",
-                campaign,
-                &json!({"count": coupons.len(), "batch": batch}),
-                now,
+                &tenants::Audit {
+                    actor: &auth.actor(),
+                    action: "coupons.import",
+                    object_type: "campaign",
+                    object_id: campaign,
+                    details: &json!({"count": coupons.len(), "batch": batch}),
+                    at: now,
+                },
             )
             .await?;
             tx.commit().await?;
@@ -529,7 +568,19 @@ pub async fn disable_coupon(state: &AppState, auth: &Auth, id: &str) -> ApiResul
         let now = now_s();
         if k.status != "disabled" {
             store::set_coupon_status(tx.conn(), tenant, id, "disabled").await?;
-            tenants::audit(tx.conn(), tenant, &auth.actor(), "coupon.disable", "coupon", id, &json!({}), now).await?;
+            tenants::audit(
+                tx.conn(),
+                tenant,
+                &tenants::Audit {
+                    actor: &auth.actor(),
+                    action: "coupon.disable",
+                    object_type: "coupon",
+                    object_id: id,
+                    details: &json!({}),
+                    at: now,
+                },
+            )
+            .await?;
             k.status = "disabled".into();
         }
         tx.commit().await?;
@@ -583,12 +634,14 @@ pub async fn set_segments(
             tenants::audit(
                 tx.conn(),
                 tenant,
-                &auth.actor(),
-                "member.segments",
-                "member",
-                member,
-                &json!({"tags": tags.as_ref().map(Vec::len)}),
-                now,
+                &tenants::Audit {
+                    actor: &auth.actor(),
+                    action: "member.segments",
+                    object_type: "member",
+                    object_id: member,
+                    details: &json!({"tags": tags.as_ref().map(Vec::len)}),
+                    at: now,
+                },
             )
             .await?;
             let out = segments_json(tx.conn(), tenant, member).await?;
@@ -715,8 +768,19 @@ pub async fn put_products(state: &AppState, auth: &Auth, products: Vec<(String, 
             for (sku, name, category) in products {
                 store::put_product(tx.conn(), tenant, sku, name.as_deref(), category.as_deref(), now).await?;
             }
-            tenants::audit(tx.conn(), tenant, &auth.actor(), "products.put", "products", "", &json!({"count": products.len()}), now)
-                .await?;
+            tenants::audit(
+                tx.conn(),
+                tenant,
+                &tenants::Audit {
+                    actor: &auth.actor(),
+                    action: "products.put",
+                    object_type: "products",
+                    object_id: "",
+                    details: &json!({"count": products.len()}),
+                    at: now,
+                },
+            )
+            .await?;
             tx.commit().await?;
             Ok(json!({"updated": products.len()}))
         }

@@ -259,7 +259,12 @@ pub async fn put_design(state: &AppState, tenant: &str, actor: &str, mut body: s
     settings(tx.conn(), tenant).await?;
     let now = now_s();
     store::put_design(tx.conn(), tenant, &serde_json::to_string(&d)?, now).await?;
-    tenants::audit(tx.conn(), tenant, actor, "card.design", "program", tenant, &json!({}), now).await?;
+    tenants::audit(
+        tx.conn(),
+        tenant,
+        &tenants::Audit { actor, action: "card.design", object_type: "program", object_id: tenant, details: &json!({}), at: now },
+    )
+    .await?;
     tx.commit().await?;
     get_design(state, tenant).await
 }
@@ -284,7 +289,19 @@ pub async fn put_image(state: &AppState, tenant: &str, actor: &str, kind: &str, 
     // The design's time moves, so every pass shows as changed.
     let design = serde_json::to_string(&settings(tx.conn(), tenant).await?.1)?;
     store::put_design(tx.conn(), tenant, &design, now).await?;
-    tenants::audit(tx.conn(), tenant, actor, "card.image", "program", kind, &json!({"width": w, "height": h}), now).await?;
+    tenants::audit(
+        tx.conn(),
+        tenant,
+        &tenants::Audit {
+            actor,
+            action: "card.image",
+            object_type: "program",
+            object_id: kind,
+            details: &json!({"width": w, "height": h}),
+            at: now,
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(json!({"kind": kind, "width": w, "height": h}))
 }
@@ -329,7 +346,19 @@ pub async fn put_apple_certificate(
     let mut tx = state.db.begin().await?;
     let now = now_s();
     store::put_wallet_key(tx.conn(), tenant, "apple", &material, &signer.pass_type_id, now).await?;
-    tenants::audit(tx.conn(), tenant, actor, "card.apple_certificate", "program", &signer.pass_type_id, &json!({}), now).await?;
+    tenants::audit(
+        tx.conn(),
+        tenant,
+        &tenants::Audit {
+            actor,
+            action: "card.apple_certificate",
+            object_type: "program",
+            object_id: &signer.pass_type_id,
+            details: &json!({}),
+            at: now,
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(json!({"pass_type_id": signer.pass_type_id, "team_id": signer.team_id, "expires_at": crate::input::fmt_time(signer.not_after())}))
 }
@@ -344,7 +373,19 @@ pub async fn put_google_account(state: &AppState, tenant: &str, actor: &str, iss
     let mut tx = state.db.begin().await?;
     let now = now_s();
     store::put_wallet_key(tx.conn(), tenant, "google", &material, issuer_id, now).await?;
-    tenants::audit(tx.conn(), tenant, actor, "card.google_account", "program", issuer_id, &json!({}), now).await?;
+    tenants::audit(
+        tx.conn(),
+        tenant,
+        &tenants::Audit {
+            actor,
+            action: "card.google_account",
+            object_type: "program",
+            object_id: issuer_id,
+            details: &json!({}),
+            at: now,
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(json!({"issuer_id": issuer_id, "client_email": sa.client_email}))
 }

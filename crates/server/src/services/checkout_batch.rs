@@ -253,12 +253,13 @@ pub async fn run(tx: &mut Tx, state: &AppState, tenant: &str, cands: &[Candidate
         let occurred_at = req.occurred_at.unwrap_or(now);
         let tier = i.member.as_ref().and_then(|_| tier_for_spend(&program.tiers, spend[k]));
         let tier_code = tier.map(|t| t.code.clone());
-        let Some(prepared) = offers::prepare_pure(&set, req, i.member.as_ref(), store, &program, tier_code.as_deref(), occurred_at) else {
+        let sale = offers::Sale { req, member: i.member.as_ref(), store, program: &program, tier: tier_code.as_deref(), at: occurred_at };
+        let Some(prepared) = offers::prepare_pure(&set, &sale) else {
             continue;
         };
         let book = i.member.as_ref().and_then(|m| books.get(&m.id));
         let available = book.map(|b| (b.points - b.held - program.redeem.min_balance).max(0)).unwrap_or(0);
-        let Ok(decision) = offers::decide(&program, tier, req, &prepared, store, occurred_at, available, 0) else {
+        let Ok(decision) = offers::decide(&sale, tier, &prepared, available, 0) else {
             continue;
         };
         let mut calc = decision.calc;
@@ -290,14 +291,10 @@ pub async fn run(tx: &mut Tx, state: &AppState, tenant: &str, cands: &[Candidate
         let pk = new_id();
         let points_pending = if pending { calc.points_earned } else { 0 };
         let mut receipt = pos::new_receipt(
-            req,
+            &pos::Priced { req, member_id: i.member.as_ref().map(|m| m.id.as_str()), tier: tier_code.as_deref(), version, calc: &calc },
             &pk,
-            i.member.as_ref().map(|m| m.id.as_str()),
             "committed",
             occurred_at,
-            version,
-            &tier_code,
-            &calc,
             &Value::Null,
             None,
             now,
@@ -334,11 +331,11 @@ pub async fn run(tx: &mut Tx, state: &AppState, tenant: &str, cands: &[Candidate
                         left -= take;
                     }
                     b.points -= calc.points_redeemed;
-                    entry(tx, tenant, &mut b, "redeem", -calc.points_redeemed, occurred_at, req, &pk, now).await?;
+                    entry(tx, tenant, &mut b, "redeem", -calc.points_redeemed, &Posting { req, pk: &pk, occurred_at, now }).await?;
                 }
                 if calc.points_earned > 0 {
                     let p = calc.points_earned;
-                    entry(tx, tenant, &mut b, "earn", p, occurred_at, req, &pk, now).await?;
+                    entry(tx, tenant, &mut b, "earn", p, &Posting { req, pk: &pk, occurred_at, now }).await?;
                     let seq = b.next_seq();
                     let lot = Lot {
                         id: new_id(),
@@ -381,7 +378,13 @@ pub async fn run(tx: &mut Tx, state: &AppState, tenant: &str, cands: &[Candidate
         };
         let offers_json = (decision.applied.as_slice(), decision.not_applied.as_slice());
         let member_id = i.member.as_ref().map(|m| m.id.as_str());
-        let ans = pos::answer(req, member_id, "committed", tier_code.as_deref(), version, &calc, points_pending, balance, offers_json);
+        let ans = pos::answer(
+            &pos::Priced { req, member_id, tier: tier_code.as_deref(), version, calc: &calc },
+            "committed",
+            points_pending,
+            balance,
+            offers_json,
+        );
         receipt.answer = ans.to_string();
         w.records.extend(records.into_iter().map(|mut r| {
             r.receipt_pk = pk.clone();
@@ -403,19 +406,17 @@ fn ref_value(r: Option<&MemberRef>, pick: u8) -> Option<&str> {
     }
 }
 
-/// A member-visible entry (deferred to the commit, like the per-receipt path's).
-#[allow(clippy::too_many_arguments)]
-async fn entry(
-    tx: &mut Tx,
-    tenant: &str,
-    b: &mut Balance,
-    kind: &str,
-    points: i64,
+/// The receipt a batch's entries belong to, and its times.
+struct Posting<'a> {
+    req: &'a PosRequest,
+    pk: &'a str,
     occurred_at: i64,
-    req: &PosRequest,
-    pk: &str,
     now: i64,
-) -> Fallible<()> {
+}
+
+/// A member-visible entry (deferred to the commit, like the per-receipt path's).
+async fn entry(tx: &mut Tx, tenant: &str, b: &mut Balance, kind: &str, points: i64, r: &Posting<'_>) -> Fallible<()> {
+    let Posting { req, pk, occurred_at, now } = *r;
     let seq = b.next_seq();
     let e = Entry {
         member_id: b.member_id.clone(),

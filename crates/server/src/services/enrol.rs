@@ -194,7 +194,19 @@ pub async fn confirm(state: &AppState, tenant: &str, id: &str, code: &str) -> Ap
         if !store::enrolment_done(tx.conn(), tenant, id, &member.id).await? {
             return Err(StoreError::Corrupt("enrolment changed under its row lock".into()).into());
         }
-        tenants::audit(tx.conn(), tenant, "enrolment", "member.create", "member", &member.id, &json!({"channel": e.channel}), now).await?;
+        tenants::audit(
+            tx.conn(),
+            tenant,
+            &tenants::Audit {
+                actor: "enrolment",
+                action: "member.create",
+                object_type: "member",
+                object_id: &member.id,
+                details: &json!({"channel": e.channel}),
+                at: now,
+            },
+        )
+        .await?;
         tx.commit().await?;
         tracing::info!(tenant.id = %tenant, member.id = %member.id, "member enrolled by link");
         Ok(Confirmed::Member { token: cards::public_token(&secret, &member.id), member_id: member.id })

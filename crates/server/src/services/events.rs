@@ -2,14 +2,14 @@
 //! share, a signup, a birthday, a store visit, or a custom type with a JSON schema. Event
 //! campaigns award bonus points for them, idempotently on the event id.
 
-use super::ledger::{Book, EntryRef, balance_json};
+use super::ledger::{Book, Credit, EntryRef, balance_json};
 use super::members::member_not_found;
 use super::{Failure, with_retry};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::input::fmt_time;
 use crate::state::AppState;
-use kopilka_domain::campaign::{self as engine, Ctx, MemberFacts, Reason};
+use kopilka_domain::campaign::{self as engine, Ctx, MemberFacts, Place, Reason};
 use kopilka_store::campaigns::{self as store, ReceiptCampaign, Usage};
 use kopilka_store::{StoreError, now_s, tenants};
 use serde_json::{Value, json};
@@ -96,7 +96,7 @@ pub async fn post(state: &AppState, auth: &Auth, member: &str, ev: EventRequest)
             // Decide (no awaits while the context lives).
             let (applied, not_applied, awards) = {
                 let local = chrono::DateTime::from_timestamp(at, 0).unwrap_or_default().with_timezone(&program.tz()).naive_local();
-                let mut ctx = Ctx::new(&program, &[], Some(&facts), tier.as_deref(), "", "", local, at);
+                let mut ctx = Ctx::new(&program, &[], Some(&facts), tier.as_deref(), Place { store_id: "", store_code: "", local, at });
                 ctx.event = Some((ev.kind.as_str(), &ev.data));
                 let (mut applied, mut misses, mut awards) = (Vec::new(), Vec::new(), Vec::new());
                 let mut exclusive: Option<String> = None;
@@ -155,7 +155,18 @@ pub async fn post(state: &AppState, auth: &Auth, member: &str, ev: EventRequest)
             let mut total = 0;
             for (campaign, code, points, limited) in &awards {
                 let expires = book.expiry_for(now);
-                book.credit(&mut tx, "bonus", Some(&pk), *points, now, expires, false).await?;
+                book.credit(
+                    &mut tx,
+                    Credit {
+                        source: "bonus",
+                        ref_id: Some(&pk),
+                        points: *points,
+                        available_at: now,
+                        expires_at: expires,
+                        pays_debt: false,
+                    },
+                )
+                .await?;
                 let reason = format!("campaign {code}: {}", ev.kind);
                 book.entry(
                     &mut tx,
@@ -194,7 +205,20 @@ pub async fn post(state: &AppState, auth: &Auth, member: &str, ev: EventRequest)
                 "event_id": ev.event_id, "type": ev.kind, "member_id": member, "occurred_at": fmt_time(at),
                 "points_awarded": total, "applied": applied, "not_applied": not_applied, "balance": balance_json(&saved),
             });
-            store::insert_action_event(tx.conn(), tenant, &ev.event_id, member, &ev.kind, &ev.hash, &answer.to_string(), at, now).await?;
+            store::insert_action_event(
+                tx.conn(),
+                tenant,
+                &store::ActionEventRecord {
+                    event_id: &ev.event_id,
+                    member_id: member,
+                    kind: &ev.kind,
+                    body_hash: &ev.hash,
+                    answer: &answer.to_string(),
+                    occurred_at: at,
+                    created_at: now,
+                },
+            )
+            .await?;
             kopilka_store::members::insert_event(
                 tx.conn(),
                 tenant,
@@ -235,7 +259,19 @@ pub async fn put_type(state: &AppState, auth: &Auth, kind: &str, schema: Value) 
             let mut tx = state.db.begin().await?;
             let now = now_s();
             store::put_event_type(tx.conn(), tenant, kind, &schema.to_string(), now).await?;
-            tenants::audit(tx.conn(), tenant, &auth.actor(), "event_type.put", "event_type", kind, &json!({}), now).await?;
+            tenants::audit(
+                tx.conn(),
+                tenant,
+                &tenants::Audit {
+                    actor: &auth.actor(),
+                    action: "event_type.put",
+                    object_type: "event_type",
+                    object_id: kind,
+                    details: &json!({}),
+                    at: now,
+                },
+            )
+            .await?;
             tx.commit().await?;
             Ok(json!({"type": kind, "schema": schema}))
         }

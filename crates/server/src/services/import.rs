@@ -8,7 +8,7 @@
 //! a row needs at least one identifier (card_number, external_id, phone or email).
 
 use super::Failure;
-use super::ledger::{Book, EntryRef};
+use super::ledger::{Book, Credit, EntryRef};
 use super::members::NewMember;
 use crate::error::{ApiError, ApiResult};
 use kopilka_domain::identity::{is_valid_imported_card, normalize_email, normalize_phone};
@@ -229,7 +229,18 @@ pub async fn import_csv(
             if row.points > 0 {
                 let mut book = Book::open(&mut tx, tenant, &member.id, &program, now).await?.expect("member just inserted");
                 let expires = row.expires_at.or_else(|| book.expiry_for(now));
-                book.credit(&mut tx, "import", Some(&member.id), row.points, now, expires, false).await?;
+                book.credit(
+                    &mut tx,
+                    Credit {
+                        source: "import",
+                        ref_id: Some(&member.id),
+                        points: row.points,
+                        available_at: now,
+                        expires_at: expires,
+                        pays_debt: false,
+                    },
+                )
+                .await?;
                 book.entry(
                     &mut tx,
                     "adjust",
@@ -248,12 +259,14 @@ pub async fn import_csv(
         tenants::audit(
             tx.conn(),
             tenant,
-            actor,
-            "members.import",
-            "tenant",
-            tenant,
-            &serde_json::json!({"rows": rows.len(), "points": points_total}),
-            now,
+            &tenants::Audit {
+                actor,
+                action: "members.import",
+                object_type: "tenant",
+                object_id: tenant,
+                details: &serde_json::json!({"rows": rows.len(), "points": points_total}),
+                at: now,
+            },
         )
         .await?;
         tx.commit().await?;

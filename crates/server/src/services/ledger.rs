@@ -25,6 +25,19 @@ pub struct Book<'p> {
     stored_due: Option<i64>,
 }
 
+/// A new lot for [`Book::credit`]: where its points come from (`source` and `ref_id`: a
+/// receipt, an adjustment, a transfer, a bonus, an import), when they become available
+/// and expire, and whether they first pay off the member's debt (earnings do).
+#[derive(Debug, Clone, Copy)]
+pub struct Credit<'a> {
+    pub source: &'a str,
+    pub ref_id: Option<&'a str>,
+    pub points: i64,
+    pub available_at: i64,
+    pub expires_at: Option<i64>,
+    pub pays_debt: bool,
+}
+
 /// What an entry refers to.
 #[derive(Default, Clone)]
 pub struct EntryRef {
@@ -249,17 +262,8 @@ impl<'p> Book<'p> {
 
     /// Credit a new lot. Earnings (`pays_debt`) first pay off debt. Pending until
     /// `available_at` when that is in the future. Returns the lot and the debt paid.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn credit(
-        &mut self,
-        tx: &mut Tx,
-        source: &str,
-        ref_id: Option<&str>,
-        points: i64,
-        available_at: i64,
-        expires: Option<i64>,
-        pays_debt: bool,
-    ) -> Fallible<(Lot, i64)> {
+    pub async fn credit(&mut self, tx: &mut Tx, c: Credit<'_>) -> Fallible<(Lot, i64)> {
+        let Credit { source, ref_id, points, available_at, expires_at: expires, pays_debt } = c;
         let seq = self.balance.next_seq();
         let is_pending = available_at > self.now;
         let mut lot = Lot {

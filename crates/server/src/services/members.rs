@@ -1,6 +1,6 @@
 //! Members: enrolment, lookup, reads, balance, ledger, history, adjustments, transfers.
 
-use super::ledger::{Book, EntryRef, balance_json};
+use super::ledger::{Book, Credit, EntryRef, balance_json};
 use super::{Failure, Fallible, with_retry};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
@@ -110,7 +110,19 @@ pub async fn create(state: &AppState, auth: &Auth, m: NewMember) -> ApiResult<Me
             let mut tx = state.db.begin().await?;
             let now = now_s();
             let member = insert(&mut tx, &tenant, m, now).await?;
-            tenants::audit(tx.conn(), &tenant, &auth.actor(), "member.create", "member", &member.id, &json!({}), now).await?;
+            tenants::audit(
+                tx.conn(),
+                &tenant,
+                &tenants::Audit {
+                    actor: &auth.actor(),
+                    action: "member.create",
+                    object_type: "member",
+                    object_id: &member.id,
+                    details: &json!({}),
+                    at: now,
+                },
+            )
+            .await?;
             tx.commit().await?;
             Ok(member)
         }
@@ -445,7 +457,18 @@ pub async fn adjust(state: &AppState, auth: &Auth, member: &str, a: Adjustment) 
             let r = EntryRef { reason: Some(a.reason.clone()), ref_id: Some(id.clone()), ..Default::default() };
             if a.points > 0 {
                 let expires = book.expiry_for(now);
-                book.credit(&mut tx, "adjust", Some(&id), a.points, now, expires, false).await?;
+                book.credit(
+                    &mut tx,
+                    Credit {
+                        source: "adjust",
+                        ref_id: Some(&id),
+                        points: a.points,
+                        available_at: now,
+                        expires_at: expires,
+                        pays_debt: false,
+                    },
+                )
+                .await?;
                 book.entry(&mut tx, "adjust", a.points, now, r).await?;
             } else if a.points < 0 {
                 let need = -a.points;
@@ -472,26 +495,30 @@ pub async fn adjust(state: &AppState, auth: &Auth, member: &str, a: Adjustment) 
             receipts::insert_adjustment(
                 tx.conn(),
                 &tenant,
-                &id,
-                a.adjustment_id.as_deref().unwrap_or(&id),
-                member,
-                a.points,
-                &a.reason,
-                &auth.actor(),
-                &hash,
-                &answer.to_string(),
-                now,
+                &receipts::AdjustmentRecord {
+                    id: &id,
+                    adjustment_id: a.adjustment_id.as_deref().unwrap_or(&id),
+                    member_id: member,
+                    points: a.points,
+                    reason: &a.reason,
+                    actor: &auth.actor(),
+                    body_hash: &hash,
+                    answer: &answer.to_string(),
+                    created_at: now,
+                },
             )
             .await?;
             tenants::audit(
                 tx.conn(),
                 &tenant,
-                &auth.actor(),
-                "member.adjust",
-                "member",
-                member,
-                &json!({"points": a.points, "reason": a.reason, "adjustment": id}),
-                now,
+                &tenants::Audit {
+                    actor: &auth.actor(),
+                    action: "member.adjust",
+                    object_type: "member",
+                    object_id: member,
+                    details: &json!({"points": a.points, "reason": a.reason, "adjustment": id}),
+                    at: now,
+                },
             )
             .await?;
             tx.commit().await?;
@@ -562,7 +589,18 @@ pub async fn transfer(state: &AppState, auth: &Auth, from: &str, t: Transfer) ->
             // The points keep their lots' expiry.
             for c in &cons {
                 let lot = ledger::lot(tx.conn(), &tenant, &c.lot_id).await?.expect("lot exists");
-                dst.credit(&mut tx, "transfer", Some(&id), c.points, now, lot.expires_at, false).await?;
+                dst.credit(
+                    &mut tx,
+                    Credit {
+                        source: "transfer",
+                        ref_id: Some(&id),
+                        points: c.points,
+                        available_at: now,
+                        expires_at: lot.expires_at,
+                        pays_debt: false,
+                    },
+                )
+                .await?;
             }
             dst.entry(
                 &mut tx,
@@ -588,25 +626,29 @@ pub async fn transfer(state: &AppState, auth: &Auth, from: &str, t: Transfer) ->
             receipts::insert_transfer(
                 tx.conn(),
                 &tenant,
-                &id,
-                &t.transfer_id,
-                from,
-                &t.to_member_id,
-                t.points,
-                &hash,
-                &answer.to_string(),
-                now,
+                &receipts::TransferRecord {
+                    id: &id,
+                    transfer_id: &t.transfer_id,
+                    from_member_id: from,
+                    to_member_id: &t.to_member_id,
+                    points: t.points,
+                    body_hash: &hash,
+                    answer: &answer.to_string(),
+                    created_at: now,
+                },
             )
             .await?;
             tenants::audit(
                 tx.conn(),
                 &tenant,
-                &auth.actor(),
-                "member.transfer",
-                "member",
-                from,
-                &json!({"to": t.to_member_id, "points": t.points}),
-                now,
+                &tenants::Audit {
+                    actor: &auth.actor(),
+                    action: "member.transfer",
+                    object_type: "member",
+                    object_id: from,
+                    details: &json!({"to": t.to_member_id, "points": t.points}),
+                    at: now,
+                },
             )
             .await?;
             tx.commit().await?;

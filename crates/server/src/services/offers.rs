@@ -9,7 +9,7 @@ use super::pos::PosRequest;
 use super::{Failure, Fallible};
 use crate::error::ApiError;
 use crate::state::AppState;
-use kopilka_domain::campaign::{self as engine, CampaignSet, Ctx, MemberFacts, Reason};
+use kopilka_domain::campaign::{self as engine, CampaignSet, Ctx, MemberFacts, Place, Reason};
 use kopilka_domain::program::Program;
 use kopilka_domain::receipt::{CalcError, CalcInput, ReceiptCalc, RedeemRequest, calculate};
 use kopilka_store::campaigns::{self as store, Coupon, ReceiptCampaign, Usage, Wallet, WalletEntry};
@@ -19,6 +19,18 @@ use kopilka_store::{Tx, new_id};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
+
+/// The sale campaigns are decided for: the receipt, its member, store and tier, the
+/// programme, and the receipt's time.
+#[derive(Clone, Copy)]
+pub struct Sale<'a> {
+    pub req: &'a PosRequest,
+    pub member: Option<&'a Member>,
+    pub store: &'a Store,
+    pub program: &'a Program,
+    pub tier: Option<&'a str>,
+    pub at: i64,
+}
 
 /// Everything read from the database that the (synchronous) decision needs.
 pub struct Prepared {
@@ -42,7 +54,8 @@ pub struct Decision {
 }
 
 fn ctx<'a>(program: &'a Program, req: &PosRequest, p: &'a Prepared, tier: Option<&'a str>, store: &'a Store, at: i64) -> Ctx<'a> {
-    let mut c = Ctx::new(program, &req.lines, p.facts.as_ref(), tier, &store.id, &store.code, p.local, at);
+    let mut c =
+        Ctx::new(program, &req.lines, p.facts.as_ref(), tier, Place { store_id: &store.id, store_code: &store.code, local: p.local, at });
     c.coupons = p.coupons.keys().cloned().chain(p.blocked.keys().filter(|k| k.starts_with("coupon:")).map(|k| k[7..].to_owned())).collect();
     c
 }
@@ -50,20 +63,15 @@ fn ctx<'a>(program: &'a Program, req: &PosRequest, p: &'a Prepared, tier: Option
 /// Read what the campaigns need: the set, the member's facts, the presented coupons and
 /// the budgets of the candidates. In a write transaction (`write`), coupon and usage rows
 /// are locked until commit.
-#[allow(clippy::too_many_arguments)]
 pub async fn prepare(
     state: &AppState,
     tx: &mut Tx,
     auth: &crate::auth::Auth,
-    req: &PosRequest,
-    member: Option<&Member>,
-    store: &Store,
-    program: &Program,
-    tier: Option<&str>,
-    at: i64,
+    sale: &Sale<'_>,
     write: bool,
     own_hold: Option<&str>,
 ) -> Fallible<Prepared> {
+    let Sale { req, member, store, program, tier, at } = *sale;
     let tenant = auth.tenant_id.as_str();
     let set = super::campaigns::current(state, tx.conn(), tenant).await?;
     let tz: chrono_tz::Tz = store.time_zone.parse().unwrap_or_else(|_| program.tz());
@@ -168,16 +176,8 @@ pub async fn prepare(
 /// no candidate campaign that looks at the member's tags, attributes, purchases or
 /// stamps or that has a budget. None when something must be read (the caller then takes
 /// the per-receipt path). Used by the batched checkout (`checkout_batch`).
-#[allow(clippy::too_many_arguments)]
-pub fn prepare_pure(
-    set: &Arc<CampaignSet>,
-    req: &PosRequest,
-    member: Option<&Member>,
-    store: &Store,
-    program: &Program,
-    tier: Option<&str>,
-    at: i64,
-) -> Option<Prepared> {
+pub fn prepare_pure(set: &Arc<CampaignSet>, sale: &Sale<'_>) -> Option<Prepared> {
+    let Sale { req, member, store, program, tier, at } = *sale;
     if !req.coupons.is_empty() {
         return None;
     }
@@ -296,17 +296,14 @@ pub async fn validate_coupon(state: &AppState, auth: &crate::auth::Auth, code: &
 
 /// Decide the campaigns and compute the receipt. Campaigns whose budget the result would
 /// pass, or that would give nothing, are blocked and the receipt computed again.
-#[allow(clippy::too_many_arguments)]
 pub fn decide(
-    program: &Program,
+    sale: &Sale<'_>,
     tier_row: Option<&kopilka_domain::program::Tier>,
-    req: &PosRequest,
     p: &Prepared,
-    store: &Store,
-    at: i64,
     available: i64,
     wallet_available: i64,
 ) -> Result<Decision, CalcError> {
+    let Sale { req, store, program, at, .. } = *sale;
     let tier = tier_row.map(|t| t.code.as_str());
     let c = ctx(program, req, p, tier, store, at);
     let set = &p.set;
@@ -542,20 +539,23 @@ pub async fn release(tx: &mut Tx, tenant: &str, receipt_pk: &str, now: i64) -> F
     Ok(())
 }
 
+/// Units of one line of a receipt being refunded: `refunded_before → refunded_after` of
+/// its `quantity_base` (all in the base unit).
+#[derive(Debug, Clone, Copy)]
+pub struct StampRefund<'a> {
+    pub receipt_pk: &'a str,
+    pub line_no: i64,
+    pub quantity_base: i64,
+    pub refunded_before: i64,
+    pub refunded_after: i64,
+}
+
 /// A refund of `k_before → k_after` units (base) of line `line_no` (quantity `q`): take
 /// back the stamps those units earned and give back the free units they used, by the
 /// same cumulative floor proportions as points. When the receipt is now refunded in full,
 /// its coupon uses are given back too.
-pub async fn refund_line(
-    tx: &mut Tx,
-    tenant: &str,
-    receipt_pk: &str,
-    line_no: i64,
-    q: i64,
-    k_before: i64,
-    k_after: i64,
-    now: i64,
-) -> Fallible<()> {
+pub async fn refund_line(tx: &mut Tx, tenant: &str, r: &StampRefund<'_>, now: i64) -> Fallible<()> {
+    let StampRefund { receipt_pk, line_no, quantity_base: q, refunded_before: k_before, refunded_after: k_after } = *r;
     if q <= 0 {
         return Ok(());
     }
@@ -601,6 +601,20 @@ pub struct WalletBook {
     pub w: Wallet,
 }
 
+/// One wallet entry to append: its kind and amount, what it refers to, when it happened
+/// and was written, and the debt it paid off.
+#[derive(Debug, Clone, Copy)]
+struct WalletPosting<'a> {
+    kind: &'a str,
+    amount: i64,
+    receipt_id: Option<&'a str>,
+    ref_id: &'a str,
+    reason: Option<&'a str>,
+    at: i64,
+    now: i64,
+    debt_paid: i64,
+}
+
 impl WalletBook {
     pub async fn open(tx: &mut Tx, tenant: &str, member: &str) -> Fallible<WalletBook> {
         let w = store::lock_wallet(tx, tenant, member).await?;
@@ -611,18 +625,8 @@ impl WalletBook {
         (self.w.balance_minor - self.w.held_minor).max(0)
     }
 
-    async fn entry(
-        &mut self,
-        tx: &mut Tx,
-        kind: &str,
-        amount: i64,
-        receipt_id: Option<&str>,
-        ref_id: &str,
-        reason: Option<&str>,
-        at: i64,
-        now: i64,
-        debt_paid: i64,
-    ) -> Fallible<()> {
+    async fn entry(&mut self, tx: &mut Tx, e: WalletPosting<'_>) -> Fallible<()> {
+        let WalletPosting { kind, amount, receipt_id, ref_id, reason, at, now, debt_paid } = e;
         self.w.seq += 1;
         store::insert_wallet_entry(
             tx.conn(),
@@ -649,7 +653,20 @@ impl WalletBook {
     pub async fn spend(&mut self, tx: &mut Tx, amount: i64, receipt_id: &str, pk: &str, at: i64, now: i64) -> Fallible<()> {
         if amount > 0 {
             self.w.balance_minor -= amount;
-            self.entry(tx, "spend", -amount, Some(receipt_id), pk, None, at, now, 0).await?;
+            self.entry(
+                tx,
+                WalletPosting {
+                    kind: "spend",
+                    amount: -amount,
+                    receipt_id: Some(receipt_id),
+                    ref_id: pk,
+                    reason: None,
+                    at,
+                    now,
+                    debt_paid: 0,
+                },
+            )
+            .await?;
         }
         Ok(())
     }
@@ -661,7 +678,20 @@ impl WalletBook {
             let paid = self.w.debt_minor.min(amount);
             self.w.debt_minor -= paid;
             self.w.balance_minor += amount - paid;
-            self.entry(tx, "cashback", amount, Some(receipt_id), pk, None, at, now, paid).await?;
+            self.entry(
+                tx,
+                WalletPosting {
+                    kind: "cashback",
+                    amount,
+                    receipt_id: Some(receipt_id),
+                    ref_id: pk,
+                    reason: None,
+                    at,
+                    now,
+                    debt_paid: paid,
+                },
+            )
+            .await?;
         }
         Ok(())
     }
@@ -670,7 +700,20 @@ impl WalletBook {
     pub async fn return_spend(&mut self, tx: &mut Tx, amount: i64, receipt_id: &str, ref_id: &str, now: i64) -> Fallible<()> {
         if amount > 0 {
             self.w.balance_minor += amount;
-            self.entry(tx, "return_spend", amount, Some(receipt_id), ref_id, None, now, now, 0).await?;
+            self.entry(
+                tx,
+                WalletPosting {
+                    kind: "return_spend",
+                    amount,
+                    receipt_id: Some(receipt_id),
+                    ref_id,
+                    reason: None,
+                    at: now,
+                    now,
+                    debt_paid: 0,
+                },
+            )
+            .await?;
         }
         Ok(())
     }
@@ -685,7 +728,20 @@ impl WalletBook {
         self.w.balance_minor -= taken;
         let shortfall = amount - taken;
         self.w.debt_minor += shortfall;
-        self.entry(tx, "reverse_cashback", -amount, Some(receipt_id), ref_id, None, now, now, 0).await?;
+        self.entry(
+            tx,
+            WalletPosting {
+                kind: "reverse_cashback",
+                amount: -amount,
+                receipt_id: Some(receipt_id),
+                ref_id,
+                reason: None,
+                at: now,
+                now,
+                debt_paid: 0,
+            },
+        )
+        .await?;
         Ok(shortfall)
     }
 
@@ -693,7 +749,20 @@ impl WalletBook {
     pub async fn settle_debt(&mut self, tx: &mut Tx, amount: i64, receipt_id: &str, ref_id: &str, now: i64) -> Fallible<()> {
         if amount > 0 {
             self.w.debt_minor -= amount;
-            self.entry(tx, "withheld", amount, Some(receipt_id), ref_id, Some("withheld from the refund"), now, now, 0).await?;
+            self.entry(
+                tx,
+                WalletPosting {
+                    kind: "withheld",
+                    amount,
+                    receipt_id: Some(receipt_id),
+                    ref_id,
+                    reason: Some("withheld from the refund"),
+                    at: now,
+                    now,
+                    debt_paid: 0,
+                },
+            )
+            .await?;
         }
         Ok(())
     }

@@ -5,7 +5,7 @@
 //! parsing, validation, store and till binding ([`parse`]), then idempotency, lookups and
 //! business rules inside one transaction ([`run`]).
 
-use super::ledger::{Book, EntryRef, balance_json};
+use super::ledger::{Book, Credit, EntryRef, balance_json};
 use super::members::member_not_found;
 use super::{Failure, Fallible, offers, with_retry};
 use crate::auth::{Auth, Role};
@@ -358,18 +358,19 @@ fn line_json(l: &kopilka_domain::receipt::LineCalc, sku: &Option<String>) -> Val
     v
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn answer(
-    req: &PosRequest,
-    member_id: Option<&str>,
-    status: &str,
-    tier: Option<&str>,
-    version: i64,
-    calc: &ReceiptCalc,
-    points_pending: i64,
-    balance: Value,
-    offers: (&[Value], &[Value]),
-) -> Value {
+/// A priced receipt: the request, whose it is, the tier and programme version it was
+/// priced under, and the calculation. What [`answer`] and [`new_receipt`] write down.
+#[derive(Clone, Copy)]
+pub(crate) struct Priced<'a> {
+    pub req: &'a PosRequest,
+    pub member_id: Option<&'a str>,
+    pub tier: Option<&'a str>,
+    pub version: i64,
+    pub calc: &'a ReceiptCalc,
+}
+
+pub(crate) fn answer(p: &Priced<'_>, status: &str, points_pending: i64, balance: Value, offers: (&[Value], &[Value])) -> Value {
+    let Priced { req, member_id, tier, version, calc } = *p;
     let lines: Vec<Value> = calc.lines.iter().zip(&req.lines).map(|(l, i)| line_json(l, &i.sku)).collect();
     let mut v = json!({
         "receipt_id": req.receipt_id,
@@ -648,21 +649,9 @@ async fn attempt(state: &AppState, tx: &mut kopilka_store::Tx, auth: &Auth, req:
     };
     let own_wallet_hold = if mode == Mode::Quote && wallet_spends { existing_held_wallet(tx, tenant, req).await? } else { 0 };
     let wallet_available = wallet.as_ref().map(|w| w.available() + own_wallet_hold).unwrap_or(0);
-    let prepared = offers::prepare(
-        state,
-        tx,
-        auth,
-        req,
-        member.as_ref(),
-        &store,
-        &program,
-        tier_code.as_deref(),
-        occurred_at,
-        write,
-        own_receipt.as_deref(),
-    )
-    .await?;
-    let decision = offers::decide(&program, tier, req, &prepared, &store, occurred_at, available, wallet_available).map_err(calc_error)?;
+    let sale = offers::Sale { req, member: member.as_ref(), store: &store, program: &program, tier: tier_code.as_deref(), at: occurred_at };
+    let prepared = offers::prepare(state, tx, auth, &sale, write, own_receipt.as_deref()).await?;
+    let decision = offers::decide(&sale, tier, &prepared, available, wallet_available).map_err(calc_error)?;
     let mut calc = decision.calc;
     if (calc.points_redeemed > 0 || calc.wallet_minor > 0) && !auth_ok {
         return Err(redeem_auth_required().into());
@@ -697,8 +686,13 @@ async fn attempt(state: &AppState, tx: &mut kopilka_store::Tx, auth: &Auth, req:
                 .as_ref()
                 .map(|b| predict(&b.balance, calc.points_redeemed, calc.points_earned, &outcome, now, b.balance.held - own_hold))
                 .unwrap_or(Value::Null);
-            let mut ans =
-                answer(req, member_id, "quoted", tier_code.as_deref(), version, &calc, outcome.points_pending, balance, offers_json);
+            let mut ans = answer(
+                &Priced { req, member_id, tier: tier_code.as_deref(), version, calc: &calc },
+                "quoted",
+                outcome.points_pending,
+                balance,
+                offers_json,
+            );
             if let Some(w) = &wallet {
                 ans["wallet"] =
                     predict_wallet(&w.w, calc.wallet_minor - own_wallet_hold, calc.cashback_minor, w.w.held_minor - own_wallet_hold);
@@ -713,12 +707,24 @@ async fn attempt(state: &AppState, tx: &mut kopilka_store::Tx, auth: &Auth, req:
                 .as_ref()
                 .map(|b| predict(&b.balance, calc.points_redeemed, calc.points_earned, &outcome, now, b.balance.held))
                 .unwrap_or(Value::Null);
-            let mut ans =
-                answer(req, member_id, "held", tier_code.as_deref(), version, &calc, outcome.points_pending, balance, offers_json);
+            let mut ans = answer(
+                &Priced { req, member_id, tier: tier_code.as_deref(), version, calc: &calc },
+                "held",
+                outcome.points_pending,
+                balance,
+                offers_json,
+            );
             ans["hold_id"] = Value::String(hold_id.clone());
             ans["expires_at"] = Value::String(fmt_time(hold_expires));
-            let receipt =
-                new_receipt(req, &pk, member_id, "held", occurred_at, version, &tier_code, &calc, &ans, Some(hold_id.clone()), now);
+            let receipt = new_receipt(
+                &Priced { req, member_id, tier: tier_code.as_deref(), version, calc: &calc },
+                &pk,
+                "held",
+                occurred_at,
+                &ans,
+                Some(hold_id.clone()),
+                now,
+            );
             receipts::insert(tx.conn(), tenant, &receipt).await?;
             receipts::insert_lines(tx.conn(), tenant, &pk, &lines_for_store(req, &calc)).await?;
             ledger::insert_hold(
@@ -752,8 +758,15 @@ async fn attempt(state: &AppState, tx: &mut kopilka_store::Tx, auth: &Auth, req:
             // concurrent duplicate fails on the receipt's unique key and is retried, which
             // then finds this receipt and replays its answer.
             let pk = new_id();
-            let mut receipt =
-                new_receipt(req, &pk, member_id, "committed", occurred_at, version, &tier_code, &calc, &Value::Null, None, now);
+            let mut receipt = new_receipt(
+                &Priced { req, member_id, tier: tier_code.as_deref(), version, calc: &calc },
+                &pk,
+                "committed",
+                occurred_at,
+                &Value::Null,
+                None,
+                now,
+            );
             receipt.committed_at = Some(now);
             let balance = match book.take() {
                 Some(mut b) => {
@@ -768,8 +781,13 @@ async fn attempt(state: &AppState, tx: &mut kopilka_store::Tx, auth: &Auth, req:
                 }
                 None => Value::Null,
             };
-            let mut ans =
-                answer(req, member_id, "committed", tier_code.as_deref(), version, &calc, outcome.points_pending, balance, offers_json);
+            let mut ans = answer(
+                &Priced { req, member_id, tier: tier_code.as_deref(), version, calc: &calc },
+                "committed",
+                outcome.points_pending,
+                balance,
+                offers_json,
+            );
             offers::record(tx, tenant, &prepared.set, &decision.records, &pk, "committed", now).await?;
             if let Some(mut w) = wallet.take() {
                 w.spend(tx, calc.wallet_minor, &req.receipt_id, &pk, occurred_at, now).await?;
@@ -812,25 +830,26 @@ async fn earn(
     // The entry first: a back-dated lot that has already expired posts its `expire`
     // entry after the `earn`, never before it.
     b.entry(tx, "earn", points, occurred_at, receipt_ref(req, pk)).await?;
-    let (lot, _) = b.credit(tx, "receipt", Some(pk), points, o.available_at, o.expires_at, true).await?;
+    let (lot, _) = b
+        .credit(
+            tx,
+            Credit { source: "receipt", ref_id: Some(pk), points, available_at: o.available_at, expires_at: o.expires_at, pays_debt: true },
+        )
+        .await?;
     b.balance.lifetime_earned += points;
     Ok(Some(lot.id))
 }
 
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn new_receipt(
-    req: &PosRequest,
+    p: &Priced<'_>,
     pk: &str,
-    member_id: Option<&str>,
     status: &str,
     occurred_at: i64,
-    version: i64,
-    tier: &Option<String>,
-    calc: &ReceiptCalc,
     answer: &Value,
     hold_id: Option<String>,
     now: i64,
 ) -> Receipt {
+    let Priced { req, member_id, tier, version, calc } = *p;
     Receipt {
         id: pk.to_owned(),
         store_id: req.store_id.clone(),
@@ -840,7 +859,7 @@ pub(crate) fn new_receipt(
         status: status.into(),
         occurred_at,
         program_version: version,
-        tier: tier.clone(),
+        tier: tier.map(str::to_owned),
         body_hash: req.hash.clone(),
         answer: answer.to_string(),
         total_minor: calc.total_minor,

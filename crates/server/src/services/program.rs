@@ -90,12 +90,14 @@ pub async fn put(state: &AppState, tenant: &str, actor: &str, program: Program) 
             tenants::audit(
                 tx.conn(),
                 tenant,
-                actor,
-                "program.update",
-                "program",
-                &(version + 1).to_string(),
-                &serde_json::json!({"from_version": version}),
-                now,
+                &tenants::Audit {
+                    actor,
+                    action: "program.update",
+                    object_type: "program",
+                    object_id: &(version + 1).to_string(),
+                    details: &serde_json::json!({"from_version": version}),
+                    at: now,
+                },
             )
             .await?;
             tx.commit().await?;

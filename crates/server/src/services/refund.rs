@@ -333,7 +333,19 @@ async fn attempt(state: &AppState, tx: &mut kopilka_store::Tx, auth: &Auth, req:
     // Record the refund on the lines and the receipt.
     for (i, k) in &wanted {
         let l = &lines[*i];
-        super::offers::refund_line(tx, tenant, &receipt.id, l.line_no, l.quantity_base, l.refunded_base, l.refunded_base + k, now).await?;
+        super::offers::refund_line(
+            tx,
+            tenant,
+            &super::offers::StampRefund {
+                receipt_pk: &receipt.id,
+                line_no: l.line_no,
+                quantity_base: l.quantity_base,
+                refunded_before: l.refunded_base,
+                refunded_after: l.refunded_base + k,
+            },
+            now,
+        )
+        .await?;
     }
     let mut out_lines = Vec::new();
     for (n, (i, k)) in wanted.iter().enumerate() {

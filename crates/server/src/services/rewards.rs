@@ -207,7 +207,19 @@ pub async fn create(state: &AppState, auth: &Auth, spec: RewardSpec) -> ApiResul
         Err(StoreError::Unique(_)) => return Err(reward_exists(&w.code)),
         other => other?,
     }
-    tenants::audit(tx.conn(), tenant, &auth.actor(), "reward.create", "reward", &w.id, &json!({"code": w.code}), now).await?;
+    tenants::audit(
+        tx.conn(),
+        tenant,
+        &tenants::Audit {
+            actor: &auth.actor(),
+            action: "reward.create",
+            object_type: "reward",
+            object_id: &w.id,
+            details: &json!({"code": w.code}),
+            at: now,
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(reward_json(&w))
 }
@@ -250,7 +262,19 @@ pub async fn replace(state: &AppState, auth: &Auth, id: &str, spec: RewardSpec) 
         Err(StoreError::Unique(_)) => return Err(reward_exists(&w.code)),
         other => other?,
     }
-    tenants::audit(tx.conn(), tenant, &auth.actor(), "reward.update", "reward", id, &json!({"version": w.version}), now).await?;
+    tenants::audit(
+        tx.conn(),
+        tenant,
+        &tenants::Audit {
+            actor: &auth.actor(),
+            action: "reward.update",
+            object_type: "reward",
+            object_id: id,
+            details: &json!({"version": w.version}),
+            at: now,
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(reward_json(&w))
 }
@@ -269,7 +293,19 @@ pub async fn archive(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Value
     w.version += 1;
     w.updated_at = now;
     store::update_reward(tx.conn(), tenant, &w).await?;
-    tenants::audit(tx.conn(), tenant, &auth.actor(), "reward.archive", "reward", id, &json!({"code": w.code}), now).await?;
+    tenants::audit(
+        tx.conn(),
+        tenant,
+        &tenants::Audit {
+            actor: &auth.actor(),
+            action: "reward.archive",
+            object_type: "reward",
+            object_id: id,
+            details: &json!({"code": w.code}),
+            at: now,
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(reward_json(&w))
 }
@@ -412,12 +448,14 @@ pub async fn redeem(state: &AppState, auth: &Auth, member: &str, reward_id: &str
             tenants::audit(
                 tx.conn(),
                 &tenant,
-                &auth.actor(),
-                "reward.redeem",
-                "reward_redemption",
-                &id,
-                &json!({"member": member, "reward": reward.code, "points": points}),
-                now,
+                &tenants::Audit {
+                    actor: &auth.actor(),
+                    action: "reward.redeem",
+                    object_type: "reward_redemption",
+                    object_id: &id,
+                    details: &json!({"member": member, "reward": reward.code, "points": points}),
+                    at: now,
+                },
             )
             .await?;
             tx.commit().await?;
@@ -494,12 +532,14 @@ pub async fn fulfil(state: &AppState, auth: &Auth, id: &str, note: Option<String
             tenants::audit(
                 tx.conn(),
                 &tenant,
-                &auth.actor(),
-                "reward.fulfil",
-                "reward_redemption",
-                id,
-                &json!({"store": auth.store_id, "note": note}),
-                now,
+                &tenants::Audit {
+                    actor: &auth.actor(),
+                    action: "reward.fulfil",
+                    object_type: "reward_redemption",
+                    object_id: id,
+                    details: &json!({"store": auth.store_id, "note": note}),
+                    at: now,
+                },
             )
             .await?;
             let answer = with_reward(tx.conn(), &tenant, &x).await?;
@@ -546,12 +586,14 @@ pub async fn cancel(state: &AppState, auth: &Auth, id: &str, reason: Option<Stri
             tenants::audit(
                 tx.conn(),
                 &tenant,
-                &auth.actor(),
-                "reward.cancel",
-                "reward_redemption",
-                id,
-                &json!({"member": x.member_id, "points": x.points, "reason": reason}),
-                now,
+                &tenants::Audit {
+                    actor: &auth.actor(),
+                    action: "reward.cancel",
+                    object_type: "reward_redemption",
+                    object_id: id,
+                    details: &json!({"member": x.member_id, "points": x.points, "reason": reason}),
+                    at: now,
+                },
             )
             .await?;
             tx.commit().await?;

@@ -134,7 +134,19 @@ async fn change(st: &WebState, staff: &Staff, id: &str, role: Option<StaffRole>,
     }
     rows::delete_sessions_of(tx.conn(), tenant, crate::session::STAFF.name, id).await?;
     let details = serde_json::json!({"role": role.map(StaffRole::as_str), "disabled": disabled.map(|d| d.is_some())});
-    tenants::audit(tx.conn(), tenant, &staff.actor(), "staff.update", "staff", id, &details, now_s()).await?;
+    tenants::audit(
+        tx.conn(),
+        tenant,
+        &tenants::Audit {
+            actor: &staff.actor(),
+            action: "staff.update",
+            object_type: "staff",
+            object_id: id,
+            details: &details,
+            at: now_s(),
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

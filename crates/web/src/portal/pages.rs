@@ -388,7 +388,19 @@ pub async fn save_consents(State(st): State<WebState>, ctx: Ctx, p: Portal, f: F
         changed.insert(kind.to_owned(), Value::Bool(granted));
     }
     if !changed.is_empty() {
-        tenants::audit(tx.conn(), tenant, &p.actor(), "member.consents", "member", &p.member.id, &Value::Object(changed), now).await?;
+        tenants::audit(
+            tx.conn(),
+            tenant,
+            &tenants::Audit {
+                actor: &p.actor(),
+                action: "member.consents",
+                object_type: "member",
+                object_id: &p.member.id,
+                details: &Value::Object(changed),
+                at: now,
+            },
+        )
+        .await?;
     }
     tx.commit().await?;
     let mut tpl = consents_tpl(&st, &ctx, &p).await?;
