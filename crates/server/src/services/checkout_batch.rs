@@ -290,15 +290,9 @@ pub async fn run(tx: &mut Tx, state: &AppState, tenant: &str, cands: &[Candidate
         // From here on the receipt takes this path.
         let pk = new_id();
         let points_pending = if pending { calc.points_earned } else { 0 };
-        let mut receipt = pos::new_receipt(
-            &pos::Priced { req, member_id: i.member.as_ref().map(|m| m.id.as_str()), tier: tier_code.as_deref(), version, calc: &calc },
-            &pk,
-            "committed",
-            occurred_at,
-            &Value::Null,
-            None,
-            now,
-        );
+        let member_id = i.member.as_ref().map(|m| m.id.as_str());
+        let priced = pos::Priced { req, member_id, tier: tier_code.as_deref(), version, calc: &calc };
+        let mut receipt = pos::new_receipt(&priced, &pk, "committed", occurred_at, &Value::Null, None, now);
         receipt.committed_at = Some(now);
         let balance = match &i.member {
             None => Value::Null,
@@ -377,14 +371,7 @@ pub async fn run(tx: &mut Tx, state: &AppState, tenant: &str, cands: &[Candidate
             }
         };
         let offers_json = (decision.applied.as_slice(), decision.not_applied.as_slice());
-        let member_id = i.member.as_ref().map(|m| m.id.as_str());
-        let ans = pos::answer(
-            &pos::Priced { req, member_id, tier: tier_code.as_deref(), version, calc: &calc },
-            "committed",
-            points_pending,
-            balance,
-            offers_json,
-        );
+        let ans = pos::answer(&priced, "committed", points_pending, balance, offers_json);
         receipt.answer = ans.to_string();
         w.records.extend(records.into_iter().map(|mut r| {
             r.receipt_pk = pk.clone();

@@ -615,6 +615,13 @@ struct WalletPosting<'a> {
     debt_paid: i64,
 }
 
+impl<'a> WalletPosting<'a> {
+    /// An entry of a receipt, with no reason and no debt paid.
+    fn of_receipt(kind: &'a str, amount: i64, receipt_id: &'a str, ref_id: &'a str, at: i64, now: i64) -> Self {
+        WalletPosting { kind, amount, receipt_id: Some(receipt_id), ref_id, reason: None, at, now, debt_paid: 0 }
+    }
+}
+
 impl WalletBook {
     pub async fn open(tx: &mut Tx, tenant: &str, member: &str) -> Fallible<WalletBook> {
         let w = store::lock_wallet(tx, tenant, member).await?;
@@ -653,20 +660,7 @@ impl WalletBook {
     pub async fn spend(&mut self, tx: &mut Tx, amount: i64, receipt_id: &str, pk: &str, at: i64, now: i64) -> Fallible<()> {
         if amount > 0 {
             self.w.balance_minor -= amount;
-            self.entry(
-                tx,
-                WalletPosting {
-                    kind: "spend",
-                    amount: -amount,
-                    receipt_id: Some(receipt_id),
-                    ref_id: pk,
-                    reason: None,
-                    at,
-                    now,
-                    debt_paid: 0,
-                },
-            )
-            .await?;
+            self.entry(tx, WalletPosting::of_receipt("spend", -amount, receipt_id, pk, at, now)).await?;
         }
         Ok(())
     }
@@ -678,20 +672,8 @@ impl WalletBook {
             let paid = self.w.debt_minor.min(amount);
             self.w.debt_minor -= paid;
             self.w.balance_minor += amount - paid;
-            self.entry(
-                tx,
-                WalletPosting {
-                    kind: "cashback",
-                    amount,
-                    receipt_id: Some(receipt_id),
-                    ref_id: pk,
-                    reason: None,
-                    at,
-                    now,
-                    debt_paid: paid,
-                },
-            )
-            .await?;
+            let posting = WalletPosting { debt_paid: paid, ..WalletPosting::of_receipt("cashback", amount, receipt_id, pk, at, now) };
+            self.entry(tx, posting).await?;
         }
         Ok(())
     }
@@ -700,20 +682,7 @@ impl WalletBook {
     pub async fn return_spend(&mut self, tx: &mut Tx, amount: i64, receipt_id: &str, ref_id: &str, now: i64) -> Fallible<()> {
         if amount > 0 {
             self.w.balance_minor += amount;
-            self.entry(
-                tx,
-                WalletPosting {
-                    kind: "return_spend",
-                    amount,
-                    receipt_id: Some(receipt_id),
-                    ref_id,
-                    reason: None,
-                    at: now,
-                    now,
-                    debt_paid: 0,
-                },
-            )
-            .await?;
+            self.entry(tx, WalletPosting::of_receipt("return_spend", amount, receipt_id, ref_id, now, now)).await?;
         }
         Ok(())
     }
@@ -728,20 +697,7 @@ impl WalletBook {
         self.w.balance_minor -= taken;
         let shortfall = amount - taken;
         self.w.debt_minor += shortfall;
-        self.entry(
-            tx,
-            WalletPosting {
-                kind: "reverse_cashback",
-                amount: -amount,
-                receipt_id: Some(receipt_id),
-                ref_id,
-                reason: None,
-                at: now,
-                now,
-                debt_paid: 0,
-            },
-        )
-        .await?;
+        self.entry(tx, WalletPosting::of_receipt("reverse_cashback", -amount, receipt_id, ref_id, now, now)).await?;
         Ok(shortfall)
     }
 
@@ -752,14 +708,8 @@ impl WalletBook {
             self.entry(
                 tx,
                 WalletPosting {
-                    kind: "withheld",
-                    amount,
-                    receipt_id: Some(receipt_id),
-                    ref_id,
                     reason: Some("withheld from the refund"),
-                    at: now,
-                    now,
-                    debt_paid: 0,
+                    ..WalletPosting::of_receipt("withheld", amount, receipt_id, ref_id, now, now)
                 },
             )
             .await?;

@@ -679,6 +679,7 @@ async fn attempt(state: &AppState, tx: &mut kopilka_store::Tx, auth: &Auth, req:
     let expires_at = book.as_ref().and_then(|b| b.expiry_for(available_at));
     let outcome = Outcome { points_pending: if available_at > now { calc.points_earned } else { 0 }, available_at, expires_at };
     let member_id = member.as_ref().map(|m| m.id.as_str());
+    let priced = Priced { req, member_id, tier: tier_code.as_deref(), version, calc: &calc };
 
     match mode {
         Mode::Quote => {
@@ -686,13 +687,7 @@ async fn attempt(state: &AppState, tx: &mut kopilka_store::Tx, auth: &Auth, req:
                 .as_ref()
                 .map(|b| predict(&b.balance, calc.points_redeemed, calc.points_earned, &outcome, now, b.balance.held - own_hold))
                 .unwrap_or(Value::Null);
-            let mut ans = answer(
-                &Priced { req, member_id, tier: tier_code.as_deref(), version, calc: &calc },
-                "quoted",
-                outcome.points_pending,
-                balance,
-                offers_json,
-            );
+            let mut ans = answer(&priced, "quoted", outcome.points_pending, balance, offers_json);
             if let Some(w) = &wallet {
                 ans["wallet"] =
                     predict_wallet(&w.w, calc.wallet_minor - own_wallet_hold, calc.cashback_minor, w.w.held_minor - own_wallet_hold);
@@ -707,24 +702,10 @@ async fn attempt(state: &AppState, tx: &mut kopilka_store::Tx, auth: &Auth, req:
                 .as_ref()
                 .map(|b| predict(&b.balance, calc.points_redeemed, calc.points_earned, &outcome, now, b.balance.held))
                 .unwrap_or(Value::Null);
-            let mut ans = answer(
-                &Priced { req, member_id, tier: tier_code.as_deref(), version, calc: &calc },
-                "held",
-                outcome.points_pending,
-                balance,
-                offers_json,
-            );
+            let mut ans = answer(&priced, "held", outcome.points_pending, balance, offers_json);
             ans["hold_id"] = Value::String(hold_id.clone());
             ans["expires_at"] = Value::String(fmt_time(hold_expires));
-            let receipt = new_receipt(
-                &Priced { req, member_id, tier: tier_code.as_deref(), version, calc: &calc },
-                &pk,
-                "held",
-                occurred_at,
-                &ans,
-                Some(hold_id.clone()),
-                now,
-            );
+            let receipt = new_receipt(&priced, &pk, "held", occurred_at, &ans, Some(hold_id.clone()), now);
             receipts::insert(tx.conn(), tenant, &receipt).await?;
             receipts::insert_lines(tx.conn(), tenant, &pk, &lines_for_store(req, &calc)).await?;
             ledger::insert_hold(
@@ -758,15 +739,7 @@ async fn attempt(state: &AppState, tx: &mut kopilka_store::Tx, auth: &Auth, req:
             // concurrent duplicate fails on the receipt's unique key and is retried, which
             // then finds this receipt and replays its answer.
             let pk = new_id();
-            let mut receipt = new_receipt(
-                &Priced { req, member_id, tier: tier_code.as_deref(), version, calc: &calc },
-                &pk,
-                "committed",
-                occurred_at,
-                &Value::Null,
-                None,
-                now,
-            );
+            let mut receipt = new_receipt(&priced, &pk, "committed", occurred_at, &Value::Null, None, now);
             receipt.committed_at = Some(now);
             let balance = match book.take() {
                 Some(mut b) => {
@@ -781,13 +754,7 @@ async fn attempt(state: &AppState, tx: &mut kopilka_store::Tx, auth: &Auth, req:
                 }
                 None => Value::Null,
             };
-            let mut ans = answer(
-                &Priced { req, member_id, tier: tier_code.as_deref(), version, calc: &calc },
-                "committed",
-                outcome.points_pending,
-                balance,
-                offers_json,
-            );
+            let mut ans = answer(&priced, "committed", outcome.points_pending, balance, offers_json);
             offers::record(tx, tenant, &prepared.set, &decision.records, &pk, "committed", now).await?;
             if let Some(mut w) = wallet.take() {
                 w.spend(tx, calc.wallet_minor, &req.receipt_id, &pk, occurred_at, now).await?;
