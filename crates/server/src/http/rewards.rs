@@ -108,14 +108,14 @@ fn flag(q: &std::collections::HashMap<String, String>, key: &str) -> Result<bool
     }
 }
 
-pub async fn create(State(s): State<AppState>, auth: Auth, body: Bytes) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn create(State(s): State<AppState>, auth: Auth, body: Bytes) -> ApiResult<(StatusCode, Json<svc::RewardView>)> {
     auth.admin()?;
     let body = parse_object(&body)?;
     let spec = reward_spec(&body)?;
     svc::create(&s, &auth, spec).await.map(|v| (StatusCode::CREATED, Json(v)))
 }
 
-pub async fn list(State(s): State<AppState>, auth: Auth, q: Params) -> ApiResult<Json<Value>> {
+pub async fn list(State(s): State<AppState>, auth: Auth, q: Params) -> ApiResult<Json<svc::RewardPage>> {
     auth.require(ALL)?;
     only_params(&q, &["limit", "cursor", "include_archived"])?;
     let limit = limit_param(&q, 100, 500)?;
@@ -123,24 +123,29 @@ pub async fn list(State(s): State<AppState>, auth: Auth, q: Params) -> ApiResult
     svc::list(&s, &auth, archived, q.get("cursor").map(String::as_str), limit).await.map(Json)
 }
 
-pub async fn get(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<svc::RewardView>> {
     auth.require(ALL)?;
     svc::get(&s, &auth, &id).await.map(Json)
 }
 
-pub async fn replace(State(s): State<AppState>, auth: Auth, Path(id): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn replace(State(s): State<AppState>, auth: Auth, Path(id): Path<String>, body: Bytes) -> ApiResult<Json<svc::RewardView>> {
     auth.admin()?;
     let body = parse_object(&body)?;
     let spec = reward_spec(&body)?;
     svc::replace(&s, &auth, &id, spec).await.map(Json)
 }
 
-pub async fn archive(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn archive(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<svc::RewardView>> {
     auth.admin()?;
     svc::archive(&s, &auth, &id).await.map(Json)
 }
 
-pub async fn member_catalogue(State(s): State<AppState>, auth: Auth, Path(id): Path<String>, q: Params) -> ApiResult<Json<Value>> {
+pub async fn member_catalogue(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    q: Params,
+) -> ApiResult<Json<svc::MemberCatalogue>> {
     auth.require(ALL)?;
     only_params(&q, &["limit", "cursor"])?;
     let limit = limit_param(&q, 100, 500)?;

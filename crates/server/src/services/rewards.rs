@@ -13,11 +13,12 @@ use super::ledger::{Book, EntryRef, balance_json};
 use super::{Failure, Fallible, with_retry};
 use crate::auth::{Auth, Role};
 use crate::error::{ApiError, ApiResult};
-use crate::input::{canonical, fmt_time, fmt_time_opt, sha256_hex};
+use crate::input::{Time, canonical, fmt_time, fmt_time_opt, sha256_hex};
 use crate::state::AppState;
 use kopilka_domain::rewards::{CODE_LEN, Holder, Terms, WhyNot, code_from_bytes, normalize_code, why_not};
 use kopilka_store::rewards::{self as store, Redemption, RedemptionFilter, Reward};
 use kopilka_store::{Conn, StoreError, Tx, members, new_id, now_s, tenants};
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
@@ -87,31 +88,87 @@ fn reward_exists(code: &str) -> ApiError {
     ApiError::conflict("reward_exists", format!("a reward with code {code} already exists"))
 }
 
-/// The reward as the API shows it.
-pub fn reward_json(w: &Reward) -> Value {
-    json!({
-        "id": w.id,
-        "code": w.code,
-        "name": w.name,
-        "description": w.description,
-        "kind": w.kind,
-        "campaign_id": w.campaign_id,
-        "points_price": w.points_price,
-        "stock": w.stock,
-        "stock_left": w.stock_left(),
-        "redeemed_count": w.redeemed_count,
-        "valid_from": fmt_time_opt(w.valid_from),
-        "valid_to": fmt_time_opt(w.valid_to),
-        "tiers": w.tiers,
-        "per_member_limit": w.per_member_limit,
-        "active": w.active,
-        "archived": w.archived_at.is_some(),
-        "archived_at": fmt_time_opt(w.archived_at),
-        "image_url": w.image_url,
-        "version": w.version,
-        "created_at": fmt_time(w.created_at),
-        "updated_at": fmt_time(w.updated_at),
-    })
+/// A reward as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RewardView {
+    pub id: String,
+    pub code: String,
+    pub name: String,
+    pub description: String,
+    pub kind: String,
+    pub campaign_id: Option<String>,
+    pub points_price: i64,
+    pub stock: Option<i64>,
+    pub stock_left: Option<i64>,
+    pub redeemed_count: i64,
+    pub valid_from: Option<Time>,
+    pub valid_to: Option<Time>,
+    pub tiers: Vec<String>,
+    pub per_member_limit: Option<i64>,
+    pub active: bool,
+    pub archived: bool,
+    pub archived_at: Option<Time>,
+    pub image_url: Option<String>,
+    pub version: i64,
+    pub created_at: Time,
+    pub updated_at: Time,
+}
+
+impl From<&Reward> for RewardView {
+    fn from(w: &Reward) -> Self {
+        RewardView {
+            id: w.id.clone(),
+            code: w.code.clone(),
+            name: w.name.clone(),
+            description: w.description.clone(),
+            kind: w.kind.clone(),
+            campaign_id: w.campaign_id.clone(),
+            points_price: w.points_price,
+            stock: w.stock,
+            stock_left: w.stock_left(),
+            redeemed_count: w.redeemed_count,
+            valid_from: w.valid_from.map(Time),
+            valid_to: w.valid_to.map(Time),
+            tiers: w.tiers.clone(),
+            per_member_limit: w.per_member_limit,
+            active: w.active,
+            archived: w.archived_at.is_some(),
+            archived_at: w.archived_at.map(Time),
+            image_url: w.image_url.clone(),
+            version: w.version,
+            created_at: Time(w.created_at),
+            updated_at: Time(w.updated_at),
+        }
+    }
+}
+
+/// A page of rewards.
+#[derive(Debug, Clone, Serialize)]
+pub struct RewardPage {
+    pub rewards: Vec<RewardView>,
+    pub next_cursor: Option<String>,
+}
+
+/// A reward in one member's catalogue: whether the member can redeem it now, and if not,
+/// why (the first reason in check order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemberReward {
+    #[serde(flatten)]
+    pub reward: RewardView,
+    pub can_redeem: bool,
+    pub reason_code: Option<&'static str>,
+    pub reason: Option<String>,
+    pub member_redeemed: i64,
+}
+
+/// The catalogue as one member sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberCatalogue {
+    pub member_id: String,
+    pub points_available: i64,
+    pub tier: Option<String>,
+    pub rewards: Vec<MemberReward>,
+    pub next_cursor: Option<String>,
 }
 
 /// A redemption as the API shows it, with its reward's code and name.
@@ -174,7 +231,7 @@ async fn check_tiers(state: &AppState, c: &mut Conn, tenant: &str, spec: &Reward
     if errors.is_empty() { Ok(()) } else { Err(ApiError::fields(errors)) }
 }
 
-pub async fn create(state: &AppState, auth: &Auth, spec: RewardSpec) -> ApiResult<Value> {
+pub async fn create(state: &AppState, auth: &Auth, spec: RewardSpec) -> ApiResult<RewardView> {
     let tenant = &auth.tenant_id;
     let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
     check_tiers(state, &mut c, tenant, &spec).await?;
@@ -221,27 +278,27 @@ pub async fn create(state: &AppState, auth: &Auth, spec: RewardSpec) -> ApiResul
     )
     .await?;
     tx.commit().await?;
-    Ok(reward_json(&w))
+    Ok(RewardView::from(&w))
 }
 
-pub async fn get(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Value> {
+pub async fn get(state: &AppState, auth: &Auth, id: &str) -> ApiResult<RewardView> {
     let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
     let w = store::reward(&mut c, &auth.tenant_id, id).await?.ok_or_else(reward_not_found)?;
-    Ok(reward_json(&w))
+    Ok(RewardView::from(&w))
 }
 
-pub async fn list(state: &AppState, auth: &Auth, include_archived: bool, cursor: Option<&str>, limit: i64) -> ApiResult<Value> {
+pub async fn list(state: &AppState, auth: &Auth, include_archived: bool, cursor: Option<&str>, limit: i64) -> ApiResult<RewardPage> {
     let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
     let list = store::list_rewards(&mut c, &auth.tenant_id, include_archived, cursor, limit + 1).await?;
     let more = list.len() as i64 > limit;
     let page = &list[..list.len().min(limit as usize)];
-    let next = if more { page.last().map(|w| Value::String(w.id.clone())) } else { None };
-    Ok(json!({"rewards": page.iter().map(reward_json).collect::<Vec<_>>(), "next_cursor": next}))
+    let next_cursor = if more { page.last().map(|w| w.id.clone()) } else { None };
+    Ok(RewardPage { rewards: page.iter().map(RewardView::from).collect(), next_cursor })
 }
 
 /// Replace a reward's editable fields. An identical PUT makes no new version. An
 /// archived reward cannot change (409 `reward_archived`).
-pub async fn replace(state: &AppState, auth: &Auth, id: &str, spec: RewardSpec) -> ApiResult<Value> {
+pub async fn replace(state: &AppState, auth: &Auth, id: &str, spec: RewardSpec) -> ApiResult<RewardView> {
     let tenant = &auth.tenant_id;
     let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
     check_tiers(state, &mut c, tenant, &spec).await?;
@@ -252,7 +309,7 @@ pub async fn replace(state: &AppState, auth: &Auth, id: &str, spec: RewardSpec) 
         return Err(ApiError::conflict("reward_archived", "this reward is archived and cannot change"));
     }
     if RewardSpec::of(&w) == spec {
-        return Ok(reward_json(&w));
+        return Ok(RewardView::from(&w));
     }
     let now = now_s();
     spec.apply(&mut w);
@@ -276,17 +333,17 @@ pub async fn replace(state: &AppState, auth: &Auth, id: &str, spec: RewardSpec) 
     )
     .await?;
     tx.commit().await?;
-    Ok(reward_json(&w))
+    Ok(RewardView::from(&w))
 }
 
 /// Archive a reward: it leaves the catalogue, cannot be redeemed, and frees its code.
 /// Its redemptions can still be fulfilled or cancelled. Archiving twice is harmless.
-pub async fn archive(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Value> {
+pub async fn archive(state: &AppState, auth: &Auth, id: &str) -> ApiResult<RewardView> {
     let tenant = &auth.tenant_id;
     let mut tx = state.db.begin().await?;
     let mut w = store::reward_locked(&mut tx, tenant, id).await?.ok_or_else(reward_not_found)?;
     if w.archived_at.is_some() {
-        return Ok(reward_json(&w));
+        return Ok(RewardView::from(&w));
     }
     let now = now_s();
     w.archived_at = Some(now);
@@ -307,12 +364,12 @@ pub async fn archive(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Value
     )
     .await?;
     tx.commit().await?;
-    Ok(reward_json(&w))
+    Ok(RewardView::from(&w))
 }
 
 /// The catalogue as one member sees it: every reward that is not archived, with whether
 /// the member can redeem it now and, if not, why.
-pub async fn member_catalogue(state: &AppState, auth: &Auth, member: &str, cursor: Option<&str>, limit: i64) -> ApiResult<Value> {
+pub async fn member_catalogue(state: &AppState, auth: &Auth, member: &str, cursor: Option<&str>, limit: i64) -> ApiResult<MemberCatalogue> {
     let tenant = &auth.tenant_id;
     {
         let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
@@ -329,27 +386,22 @@ pub async fn member_catalogue(state: &AppState, auth: &Auth, member: &str, curso
     let list = store::list_rewards(&mut c, tenant, false, cursor, limit + 1).await?;
     let more = list.len() as i64 > limit;
     let page = &list[..list.len().min(limit as usize)];
-    let next = if more { page.last().map(|w| Value::String(w.id.clone())) } else { None };
-    let rewards: Vec<Value> = page
+    let next_cursor = if more { page.last().map(|w| w.id.clone()) } else { None };
+    let rewards = page
         .iter()
         .map(|w| {
             let holder = Holder { tier: tier.as_deref(), available, redeemed: counts.get(&w.id).copied().unwrap_or(0) };
             let why = why_not(&terms(w), &holder, now);
-            let mut v = reward_json(w);
-            v["can_redeem"] = json!(why.is_none());
-            v["reason_code"] = json!(why.as_ref().map(WhyNot::code));
-            v["reason"] = json!(why.as_ref().map(|x| x.reason(fmt_time)));
-            v["member_redeemed"] = json!(holder.redeemed);
-            v
+            MemberReward {
+                reward: RewardView::from(w),
+                can_redeem: why.is_none(),
+                reason_code: why.as_ref().map(WhyNot::code),
+                reason: why.as_ref().map(|x| x.reason(fmt_time)),
+                member_redeemed: holder.redeemed,
+            }
         })
         .collect();
-    Ok(json!({
-        "member_id": member,
-        "points_available": available,
-        "tier": tier,
-        "rewards": rewards,
-        "next_cursor": next,
-    }))
+    Ok(MemberCatalogue { member_id: member.to_owned(), points_available: available, tier, rewards, next_cursor })
 }
 
 pub struct RedeemRequest {
@@ -631,4 +683,60 @@ async fn cancel_in(tx: &mut Tx, tenant: &str, program: &kopilka_domain::program:
     let mut answer = redemption_json(x, &reward);
     answer["balance"] = balance_json(&b);
     Ok(answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The typed reward writes exactly the JSON the API has always answered.
+    #[test]
+    fn a_reward_is_shown_as_before() {
+        let w = Reward {
+            id: "r1".into(),
+            code: "MUG".into(),
+            name: "Mug".into(),
+            description: "A mug".into(),
+            kind: "gift".into(),
+            campaign_id: None,
+            points_price: 500,
+            stock: Some(10),
+            redeemed_count: 3,
+            valid_from: Some(1_800_000_000),
+            valid_to: None,
+            tiers: vec!["gold".into()],
+            per_member_limit: Some(2),
+            active: true,
+            image_url: Some("https://example.com/mug.png".into()),
+            archived_at: None,
+            version: 2,
+            created_at: 1_790_000_000,
+            updated_at: 1_795_000_000,
+        };
+        let expected = json!({
+            "id": "r1", "code": "MUG", "name": "Mug", "description": "A mug", "kind": "gift", "campaign_id": null,
+            "points_price": 500, "stock": 10, "stock_left": 7, "redeemed_count": 3,
+            "valid_from": "2027-01-15T08:00:00Z", "valid_to": null, "tiers": ["gold"], "per_member_limit": 2,
+            "active": true, "archived": false, "archived_at": null, "image_url": "https://example.com/mug.png",
+            "version": 2, "created_at": "2026-09-21T14:13:20Z", "updated_at": "2026-11-18T11:06:40Z",
+        });
+        assert_eq!(serde_json::to_value(RewardView::from(&w)).unwrap(), expected);
+        let entry = MemberReward {
+            reward: RewardView::from(&w),
+            can_redeem: false,
+            reason_code: Some("insufficient_points"),
+            reason: Some("needs 1 more point".into()),
+            member_redeemed: 0,
+        };
+        let mut with = expected.clone();
+        for (k, v) in [
+            ("can_redeem", json!(false)),
+            ("reason_code", json!("insufficient_points")),
+            ("reason", json!("needs 1 more point")),
+            ("member_redeemed", json!(0)),
+        ] {
+            with[k] = v;
+        }
+        assert_eq!(serde_json::to_value(entry).unwrap(), with);
+    }
 }

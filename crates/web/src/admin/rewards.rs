@@ -128,27 +128,24 @@ async fn render_list(st: &WebState, ctx: &Ctx, staff: &Staff, error: Option<Stri
     let p = programme(st, staff).await?;
     let auth = staff.auth();
     let v = svc::list(&st.app, &auth, true, None, 500).await?;
-    let mut rewards: Vec<RewardRow> = v["rewards"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|w| RewardRow {
-                    id: w["id"].as_str().unwrap_or_default().to_owned(),
-                    code: w["code"].as_str().unwrap_or_default().to_owned(),
-                    name: w["name"].as_str().unwrap_or_default().to_owned(),
-                    kind: w["kind"].as_str().unwrap_or_default().to_owned(),
-                    price: w["points_price"].as_i64().unwrap_or(0),
-                    stock: match (w["stock_left"].as_i64(), w["stock"].as_i64()) {
-                        (Some(left), Some(all)) => format!("{left} / {all}"),
-                        _ => "∞".into(),
-                    },
-                    redeemed: w["redeemed_count"].as_i64().unwrap_or(0),
-                    active: w["active"].as_bool().unwrap_or(false),
-                    archived: w["archived"].as_bool().unwrap_or(false),
-                })
-                .collect()
+    let mut rewards: Vec<RewardRow> = v
+        .rewards
+        .into_iter()
+        .map(|w| RewardRow {
+            stock: match (w.stock_left, w.stock) {
+                (Some(left), Some(all)) => format!("{left} / {all}"),
+                _ => "∞".into(),
+            },
+            id: w.id,
+            code: w.code,
+            name: w.name,
+            kind: w.kind,
+            price: w.points_price,
+            redeemed: w.redeemed_count,
+            active: w.active,
+            archived: w.archived,
         })
-        .unwrap_or_default();
+        .collect();
     rewards.sort_by_key(|w| w.archived);
     let filter = RedemptionFilter { member_id: None, reward_id: None, status: None };
     let r = svc::list_redemptions(&st.app, &auth, filter, None, REDEMPTIONS_SHOWN).await?;
@@ -187,26 +184,26 @@ fn local_text(rfc: &str, tz: chrono_tz::Tz) -> String {
     super::campaigns::local_text(rfc, tz)
 }
 
-fn values_of(w: &Value, p: &Program) -> BTreeMap<String, String> {
+fn values_of(w: &svc::RewardView, p: &Program) -> BTreeMap<String, String> {
     let tz = tz_of(p);
-    let mut v = BTreeMap::new();
-    let s = |k: &str| w[k].as_str().unwrap_or_default().to_owned();
-    let n = |k: &str| w[k].as_i64().map(|n| n.to_string()).unwrap_or_default();
-    for k in ["code", "name", "description", "kind"] {
-        v.insert(k.to_owned(), s(k));
-    }
-    v.insert("campaign_id".into(), s("campaign_id"));
-    for k in ["points_price", "stock", "per_member_limit"] {
-        v.insert(k.to_owned(), n(k));
-    }
-    for k in ["valid_from", "valid_to"] {
-        if let Some(t) = w[k].as_str() {
-            v.insert(k.to_owned(), local_text(t, tz));
+    let n = |x: Option<i64>| x.map(|n| n.to_string()).unwrap_or_default();
+    let mut v = BTreeMap::from([
+        ("code".to_owned(), w.code.clone()),
+        ("name".to_owned(), w.name.clone()),
+        ("description".to_owned(), w.description.clone()),
+        ("kind".to_owned(), w.kind.clone()),
+        ("campaign_id".to_owned(), w.campaign_id.clone().unwrap_or_default()),
+        ("points_price".to_owned(), w.points_price.to_string()),
+        ("stock".to_owned(), n(w.stock)),
+        ("per_member_limit".to_owned(), n(w.per_member_limit)),
+        ("tiers".to_owned(), w.tiers.join(", ")),
+    ]);
+    for (k, t) in [("valid_from", w.valid_from), ("valid_to", w.valid_to)] {
+        if let Some(t) = t {
+            v.insert(k.to_owned(), local_text(&kopilka_server::input::fmt_time(t.0), tz));
         }
     }
-    let tiers: Vec<&str> = w["tiers"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-    v.insert("tiers".into(), tiers.join(", "));
-    if w["active"].as_bool().unwrap_or(true) {
+    if w.active {
         v.insert("active".into(), "on".into());
     }
     v
@@ -270,7 +267,7 @@ async fn render_form(
         Some(id) => Some(svc::get(&st.app, &auth, id).await?),
         None => None,
     };
-    let archived = current.as_ref().is_some_and(|w| w["archived"].as_bool().unwrap_or(false));
+    let archived = current.as_ref().is_some_and(|w| w.archived);
     let (form, error) = shown.unwrap_or_else(|| {
         let values = match &current {
             Some(w) => values_of(w, &p),

@@ -242,18 +242,17 @@ async fn offers_tpl(st: &WebState, ctx: &Ctx, p: &Portal, issued: Option<(String
         })
         .collect();
     let r = rewards::member_catalogue(&st.app, &auth, &p.member.id, None, 100).await?;
-    let rewards = r["rewards"]
-        .as_array()
+    let rewards = r
+        .rewards
         .into_iter()
-        .flatten()
-        .filter(|w| w["active"].as_bool().unwrap_or(true))
+        .filter(|w| w.reward.active)
         .map(|w| RewardRow {
-            id: text(&w["id"]),
-            name: text(&w["name"]),
-            description: text(&w["description"]),
-            price: int(&w["points_price"]),
-            can_redeem: w["can_redeem"].as_bool().unwrap_or(false),
-            reason: w["reason_code"].as_str().map(|c| reason_text(t, c).to_owned()),
+            id: w.reward.id,
+            name: w.reward.name,
+            description: w.reward.description,
+            price: w.reward.points_price,
+            can_redeem: w.can_redeem,
+            reason: w.reason_code.map(|c| reason_text(t, c).to_owned()),
         })
         .collect();
     Ok(OffersTpl {
@@ -262,7 +261,7 @@ async fn offers_tpl(st: &WebState, ctx: &Ctx, p: &Portal, issued: Option<(String
         offers,
         stamps,
         rewards,
-        points_available: int(&r["points_available"]),
+        points_available: r.points_available,
         redemption_id: new_id(),
         issued,
     })
