@@ -122,6 +122,14 @@ impl serde::Serialize for Time {
     }
 }
 
+/// Read back from a stored answer (an idempotent replay).
+impl<'de> serde::Deserialize<'de> for Time {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_time(&s).map(Time).ok_or_else(|| serde::de::Error::custom(format!("not an RFC 3339 time: {s}")))
+    }
+}
+
 pub fn fmt_time_opt(t: Option<i64>) -> Value {
     t.map(|t| Value::String(fmt_time(t))).unwrap_or(Value::Null)
 }

@@ -132,14 +132,19 @@ pub async fn ledger(State(s): State<AppState>, auth: Auth, Path(id): Path<String
     svc::ledger_page(&s, &auth, &id, limit, q.get("cursor").map(String::as_str)).await.map(Json)
 }
 
-pub async fn history(State(s): State<AppState>, auth: Auth, Path(id): Path<String>, q: Params) -> ApiResult<Json<Value>> {
+pub async fn history(State(s): State<AppState>, auth: Auth, Path(id): Path<String>, q: Params) -> ApiResult<Json<svc::History>> {
     auth.require(&[Role::Admin, Role::Analyst])?;
     only_params(&q, &["limit"])?;
     let limit = limit_param(&q, 100, 1000)?;
     svc::history(&s, &auth, &id, limit).await.map(Json)
 }
 
-pub async fn adjust(State(s): State<AppState>, auth: Auth, Path(id): Path<String>, body: Bytes) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn adjust(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<svc::AdjustmentAnswer>)> {
     auth.admin()?;
     let body = parse_object(&body)?;
     let mut o = Obj::new(&body, "");
@@ -157,7 +162,12 @@ pub async fn adjust(State(s): State<AppState>, auth: Auth, Path(id): Path<String
     svc::adjust(&s, &auth, &id, a).await.map(|v| (StatusCode::CREATED, Json(v)))
 }
 
-pub async fn transfer(State(s): State<AppState>, auth: Auth, Path(id): Path<String>, body: Bytes) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn transfer(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<svc::TransferAnswer>)> {
     auth.admin()?;
     let body = parse_object(&body)?;
     let mut o = Obj::new(&body, "");

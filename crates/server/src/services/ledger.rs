@@ -375,6 +375,21 @@ pub fn expiry_for(program: &Program, available_at: i64) -> Option<i64> {
 }
 
 /// The balance as the API shows it.
+/// A balance as answers show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BalanceFigures {
+    pub points: i64,
+    pub held: i64,
+    pub pending: i64,
+    pub debt: i64,
+}
+
+impl From<&Balance> for BalanceFigures {
+    fn from(b: &Balance) -> Self {
+        BalanceFigures { points: b.points, held: b.held, pending: b.pending, debt: b.debt }
+    }
+}
+
 pub fn balance_json(b: &Balance) -> serde_json::Value {
     serde_json::json!({"points": b.points, "held": b.held, "pending": b.pending, "debt": b.debt})
 }

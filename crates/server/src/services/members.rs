@@ -1,10 +1,10 @@
 //! Members: enrolment, lookup, reads, balance, ledger, history, adjustments, transfers.
 
-use super::ledger::{Book, Credit, EntryRef, balance_json};
+use super::ledger::{BalanceFigures, Book, Credit, EntryRef};
 use super::{Failure, Fallible, with_retry};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
-use crate::input::{Time, canonical, fmt_time, fmt_time_opt, sha256_hex};
+use crate::input::{Time, canonical, fmt_time_opt, sha256_hex};
 use crate::state::AppState;
 use axum::http::StatusCode;
 use kopilka_domain::identity::{card_number_from_digits, mask_email, mask_phone};
@@ -12,7 +12,7 @@ use kopilka_domain::tiers::{next_tier, tier_for_spend};
 use kopilka_store::members::{self, By, Consent, Member};
 use kopilka_store::receipts::{self, IdemTable};
 use kopilka_store::{Conn, StoreError, Tx, ledger, new_id, now_s, tenants};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -399,27 +399,71 @@ pub async fn ledger_page(state: &AppState, auth: &Auth, id: &str, limit: i64, cu
     Ok(LedgerPage { entries, next_cursor })
 }
 
-pub async fn history(state: &AppState, auth: &Auth, id: &str, limit: i64) -> ApiResult<Value> {
+/// One event of a member's history; what it holds besides its kind and time depends on
+/// the kind (free-form, as recorded).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryEvent {
+    pub id: String,
+    pub kind: String,
+    pub occurred_at: Time,
+    #[serde(flatten)]
+    pub data: serde_json::Map<String, Value>,
+}
+
+/// A member's history, newest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct History {
+    pub events: Vec<HistoryEvent>,
+}
+
+pub async fn history(state: &AppState, auth: &Auth, id: &str, limit: i64) -> ApiResult<History> {
     let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
     members::by_id(&mut c, &auth.tenant_id, id).await?.ok_or_else(|| ApiError::not_found("member"))?;
-    let events: Vec<Value> = members::events(&mut c, &auth.tenant_id, id, limit)
+    let events = members::events(&mut c, &auth.tenant_id, id, limit)
         .await?
         .into_iter()
         .map(|e| {
-            let mut v = json!({"id": e.id, "kind": e.kind, "occurred_at": fmt_time(e.occurred_at)});
-            if let Value::Object(m) = e.data {
-                for (k, x) in m {
-                    v[k] = x;
-                }
+            let mut data = match e.data {
+                Value::Object(m) => m,
+                _ => serde_json::Map::new(),
+            };
+            for k in ["id", "kind", "occurred_at"] {
+                data.remove(k);
             }
-            v
+            HistoryEvent { id: e.id, kind: e.kind, occurred_at: Time(e.occurred_at), data }
         })
         .collect();
-    Ok(json!({"events": events}))
+    Ok(History { events })
+}
+
+/// The answer to an adjustment (stored, and replayed for the same `adjustment_id`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdjustmentAnswer {
+    pub id: String,
+    pub adjustment_id: Option<String>,
+    pub member_id: String,
+    pub points: i64,
+    pub reason: String,
+    pub actor: String,
+    pub created_at: Time,
+    pub balance: BalanceFigures,
+}
+
+/// The answer to a transfer (stored, and replayed for the same `transfer_id`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferAnswer {
+    pub id: String,
+    pub transfer_id: String,
+    pub from_member_id: String,
+    pub to_member_id: String,
+    pub points: i64,
+    pub created_at: Time,
+    /// The sender's balance.
+    pub balance: BalanceFigures,
 }
 
 /// Replay an idempotent request: the stored answer for the same body, 409 for another.
-fn replay(stored: Option<(String, String)>, hash: &str, conflict: &'static str) -> Fallible<Option<Value>> {
+fn replay<T: serde::de::DeserializeOwned>(stored: Option<(String, String)>, hash: &str, conflict: &'static str) -> Fallible<Option<T>> {
     match stored {
         Some((h, answer)) if h == hash => Ok(Some(serde_json::from_str(&answer)?)),
         Some(_) => Err(ApiError::conflict(conflict, "this id was already used with a different body").into()),
@@ -434,7 +478,7 @@ pub struct Adjustment {
     pub body: Value,
 }
 
-pub async fn adjust(state: &AppState, auth: &Auth, member: &str, a: Adjustment) -> ApiResult<Value> {
+pub async fn adjust(state: &AppState, auth: &Auth, member: &str, a: Adjustment) -> ApiResult<AdjustmentAnswer> {
     let tenant = auth.tenant_id.clone();
     let hash = sha256_hex(&canonical(&json!({"member": member, "body": a.body})));
     let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
@@ -482,16 +526,16 @@ pub async fn adjust(state: &AppState, auth: &Auth, member: &str, a: Adjustment) 
             let b = book.save(&mut tx).await?;
             // The worker's tier job also brings the member's wallet passes up to date.
             kopilka_store::jobs::enqueue(tx.conn(), &tenant, "tier", member, now).await?;
-            let answer = json!({
-                "id": id,
-                "adjustment_id": a.adjustment_id,
-                "member_id": member,
-                "points": a.points,
-                "reason": a.reason,
-                "actor": auth.actor(),
-                "created_at": fmt_time(now),
-                "balance": balance_json(&b),
-            });
+            let answer = AdjustmentAnswer {
+                id: id.clone(),
+                adjustment_id: a.adjustment_id.clone(),
+                member_id: member.to_owned(),
+                points: a.points,
+                reason: a.reason.clone(),
+                actor: auth.actor(),
+                created_at: Time(now),
+                balance: BalanceFigures::from(&b),
+            };
             receipts::insert_adjustment(
                 tx.conn(),
                 &tenant,
@@ -503,7 +547,7 @@ pub async fn adjust(state: &AppState, auth: &Auth, member: &str, a: Adjustment) 
                     reason: &a.reason,
                     actor: &auth.actor(),
                     body_hash: &hash,
-                    answer: &answer.to_string(),
+                    answer: &serde_json::to_string(&answer)?,
                     created_at: now,
                 },
             )
@@ -535,7 +579,7 @@ pub struct Transfer {
     pub body: Value,
 }
 
-pub async fn transfer(state: &AppState, auth: &Auth, from: &str, t: Transfer) -> ApiResult<Value> {
+pub async fn transfer(state: &AppState, auth: &Auth, from: &str, t: Transfer) -> ApiResult<TransferAnswer> {
     let tenant = auth.tenant_id.clone();
     if t.to_member_id == from {
         return Err(ApiError::field("to_member_id", "must be another member"));
@@ -614,15 +658,15 @@ pub async fn transfer(state: &AppState, auth: &Auth, from: &str, t: Transfer) ->
             dst.save(&mut tx).await?;
             kopilka_store::jobs::enqueue(tx.conn(), &tenant, "tier", from, now).await?;
             kopilka_store::jobs::enqueue(tx.conn(), &tenant, "tier", &t.to_member_id, now).await?;
-            let answer = json!({
-                "id": id,
-                "transfer_id": t.transfer_id,
-                "from_member_id": from,
-                "to_member_id": t.to_member_id,
-                "points": t.points,
-                "created_at": fmt_time(now),
-                "balance": balance_json(&sb),
-            });
+            let answer = TransferAnswer {
+                id: id.clone(),
+                transfer_id: t.transfer_id.clone(),
+                from_member_id: from.to_owned(),
+                to_member_id: t.to_member_id.clone(),
+                points: t.points,
+                created_at: Time(now),
+                balance: BalanceFigures::from(&sb),
+            };
             receipts::insert_transfer(
                 tx.conn(),
                 &tenant,
@@ -633,7 +677,7 @@ pub async fn transfer(state: &AppState, auth: &Auth, from: &str, t: Transfer) ->
                     to_member_id: &t.to_member_id,
                     points: t.points,
                     body_hash: &hash,
-                    answer: &answer.to_string(),
+                    answer: &serde_json::to_string(&answer)?,
                     created_at: now,
                 },
             )
