@@ -157,7 +157,7 @@ pub async fn redeem(
     auth: Auth,
     Path((member, reward)): Path<(String, String)>,
     body: Bytes,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<svc::RedemptionView>)> {
     auth.require(&[Role::Admin, Role::Pos])?;
     let body = parse_object(&body)?;
     let mut o = Obj::new(&body, "");
@@ -167,7 +167,7 @@ pub async fn redeem(
     svc::redeem(&s, &auth, &member, &reward, req).await.map(|v| (StatusCode::CREATED, Json(v)))
 }
 
-pub async fn list_redemptions(State(s): State<AppState>, auth: Auth, q: Params) -> ApiResult<Json<Value>> {
+pub async fn list_redemptions(State(s): State<AppState>, auth: Auth, q: Params) -> ApiResult<Json<svc::RedemptionPage>> {
     auth.require(&[Role::Admin, Role::Analyst])?;
     only_params(&q, &["limit", "cursor", "member_id", "reward_id", "status"])?;
     let limit = limit_param(&q, 100, 500)?;
@@ -185,12 +185,12 @@ pub async fn list_redemptions(State(s): State<AppState>, auth: Auth, q: Params) 
     svc::list_redemptions(&s, &auth, filter, q.get("cursor").map(String::as_str).filter(|x| !x.is_empty()), limit).await.map(Json)
 }
 
-pub async fn get_redemption(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get_redemption(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<svc::RedemptionView>> {
     auth.require(ALL)?;
     svc::get_redemption(&s, &auth, &id).await.map(Json)
 }
 
-pub async fn lookup(State(s): State<AppState>, auth: Auth, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn lookup(State(s): State<AppState>, auth: Auth, body: Bytes) -> ApiResult<Json<svc::RedemptionView>> {
     auth.require(ALL)?;
     let body = parse_object(&body)?;
     let mut o = Obj::new(&body, "");
@@ -217,13 +217,13 @@ fn optional_text(body: &Bytes, key: &'static str) -> Result<Option<String>, ApiE
     Ok(v)
 }
 
-pub async fn fulfil(State(s): State<AppState>, auth: Auth, Path(id): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn fulfil(State(s): State<AppState>, auth: Auth, Path(id): Path<String>, body: Bytes) -> ApiResult<Json<svc::RedemptionView>> {
     auth.require(&[Role::Admin, Role::Pos])?;
     let note = optional_text(&body, "note")?;
     svc::fulfil(&s, &auth, &id, note).await.map(Json)
 }
 
-pub async fn cancel(State(s): State<AppState>, auth: Auth, Path(id): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn cancel(State(s): State<AppState>, auth: Auth, Path(id): Path<String>, body: Bytes) -> ApiResult<Json<svc::RedemptionView>> {
     auth.require(&[Role::Admin, Role::Pos])?;
     let reason = optional_text(&body, "reason")?;
     svc::cancel(&s, &auth, &id, reason).await.map(Json)

@@ -9,16 +9,16 @@
 //! redemption), writes a `redeem` entry and an audit record. Lock order: the
 //! redemption (cancel), the member's balance, the reward.
 
-use super::ledger::{Book, EntryRef, balance_json};
+use super::ledger::{BalanceFigures, Book, EntryRef};
 use super::{Failure, Fallible, with_retry};
 use crate::auth::{Auth, Role};
 use crate::error::{ApiError, ApiResult};
-use crate::input::{Time, canonical, fmt_time, fmt_time_opt, sha256_hex};
+use crate::input::{Time, canonical, fmt_time, sha256_hex};
 use crate::state::AppState;
 use kopilka_domain::rewards::{CODE_LEN, Holder, Terms, WhyNot, code_from_bytes, normalize_code, why_not};
 use kopilka_store::rewards::{self as store, Redemption, RedemptionFilter, Reward};
 use kopilka_store::{Conn, StoreError, Tx, members, new_id, now_s, tenants};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
@@ -171,25 +171,59 @@ pub struct MemberCatalogue {
     pub next_cursor: Option<String>,
 }
 
-/// A redemption as the API shows it, with its reward's code and name.
-pub fn redemption_json(x: &Redemption, w: &Reward) -> Value {
-    json!({
-        "id": x.id,
-        "redemption_id": x.redemption_id,
-        "reward_id": x.reward_id,
-        "reward_code": w.code,
-        "reward_name": w.name,
-        "kind": w.kind,
-        "campaign_id": w.campaign_id,
-        "member_id": x.member_id,
-        "points": x.points,
-        "code": x.code,
-        "status": x.status,
-        "store_id": x.store_id,
-        "created_at": fmt_time(x.created_at),
-        "fulfilled_at": fmt_time_opt(x.fulfilled_at),
-        "cancelled_at": fmt_time_opt(x.cancelled_at),
-    })
+/// A redemption as the API shows it, with its reward's code and name. The answers that
+/// change the member's points (redeem, cancel) carry the balance after them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedemptionView {
+    pub id: String,
+    pub redemption_id: String,
+    pub reward_id: String,
+    pub reward_code: String,
+    pub reward_name: String,
+    pub kind: String,
+    pub campaign_id: Option<String>,
+    pub member_id: String,
+    pub points: i64,
+    pub code: String,
+    pub status: String,
+    pub store_id: Option<String>,
+    pub created_at: Time,
+    pub fulfilled_at: Option<Time>,
+    pub cancelled_at: Option<Time>,
+    /// Left out where the points did not move; null when the member has no balance row.
+    /// (A stored answer read back always holds a balance, so `null` never needs reading.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance: Option<Option<BalanceFigures>>,
+}
+
+impl RedemptionView {
+    pub fn of(x: &Redemption, w: &Reward) -> Self {
+        RedemptionView {
+            id: x.id.clone(),
+            redemption_id: x.redemption_id.clone(),
+            reward_id: x.reward_id.clone(),
+            reward_code: w.code.clone(),
+            reward_name: w.name.clone(),
+            kind: w.kind.clone(),
+            campaign_id: w.campaign_id.clone(),
+            member_id: x.member_id.clone(),
+            points: x.points,
+            code: x.code.clone(),
+            status: x.status.clone(),
+            store_id: x.store_id.clone(),
+            created_at: Time(x.created_at),
+            fulfilled_at: x.fulfilled_at.map(Time),
+            cancelled_at: x.cancelled_at.map(Time),
+            balance: None,
+        }
+    }
+}
+
+/// A page of redemptions.
+#[derive(Debug, Clone, Serialize)]
+pub struct RedemptionPage {
+    pub redemptions: Vec<RedemptionView>,
+    pub next_cursor: Option<String>,
 }
 
 fn terms(w: &Reward) -> Terms {
@@ -419,7 +453,7 @@ fn new_code() -> String {
 
 /// Redeem a reward for a member: one transaction that takes a unit of stock, debits the
 /// points, issues a code and audits it. Idempotent on `redemption_id`, tenant-wide.
-pub async fn redeem(state: &AppState, auth: &Auth, member: &str, reward_id: &str, req: RedeemRequest) -> ApiResult<Value> {
+pub async fn redeem(state: &AppState, auth: &Auth, member: &str, reward_id: &str, req: RedeemRequest) -> ApiResult<RedemptionView> {
     let tenant = auth.tenant_id.clone();
     let hash = sha256_hex(&canonical(&json!({"member": member, "reward": reward_id, "body": req.body})));
     let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
@@ -493,9 +527,8 @@ pub async fn redeem(state: &AppState, auth: &Auth, member: &str, reward_id: &str
                 fulfilled_at: None,
                 cancelled_at: None,
             };
-            let mut answer = redemption_json(&x, &reward);
-            answer["balance"] = balance_json(&b);
-            x.answer = answer.to_string();
+            let answer = RedemptionView { balance: Some(Some(BalanceFigures::from(&b))), ..RedemptionView::of(&x, &reward) };
+            x.answer = serde_json::to_string(&answer)?;
             store::insert_redemption(tx.conn(), &tenant, &x).await?;
             tenants::audit(
                 tx.conn(),
@@ -517,19 +550,19 @@ pub async fn redeem(state: &AppState, auth: &Auth, member: &str, reward_id: &str
     .await
 }
 
-async fn with_reward(c: &mut Conn, tenant: &str, x: &Redemption) -> ApiResult<Value> {
+async fn with_reward(c: &mut Conn, tenant: &str, x: &Redemption) -> ApiResult<RedemptionView> {
     let w = store::reward(c, tenant, &x.reward_id).await?.ok_or_else(|| ApiError::internal("a redemption's reward is missing"))?;
-    Ok(redemption_json(x, &w))
+    Ok(RedemptionView::of(x, &w))
 }
 
-pub async fn get_redemption(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Value> {
+pub async fn get_redemption(state: &AppState, auth: &Auth, id: &str) -> ApiResult<RedemptionView> {
     let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
     let x = store::redemption(&mut c, &auth.tenant_id, id).await?.ok_or_else(redemption_not_found)?;
     with_reward(&mut c, &auth.tenant_id, &x).await
 }
 
 /// Find a redemption by the code the member shows. Case, spaces and hyphens are ignored.
-pub async fn lookup(state: &AppState, auth: &Auth, code: &str) -> ApiResult<Value> {
+pub async fn lookup(state: &AppState, auth: &Auth, code: &str) -> ApiResult<RedemptionView> {
     let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
     let x = store::redemption_by_code(&mut c, &auth.tenant_id, &normalize_code(code)).await?.ok_or_else(redemption_not_found)?;
     with_reward(&mut c, &auth.tenant_id, &x).await
@@ -541,13 +574,13 @@ pub async fn list_redemptions(
     filter: RedemptionFilter<'_>,
     cursor: Option<&str>,
     limit: i64,
-) -> ApiResult<Value> {
+) -> ApiResult<RedemptionPage> {
     let tenant = &auth.tenant_id;
     let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
     let list = store::list_redemptions(&mut c, tenant, &filter, cursor, limit + 1).await?;
     let more = list.len() as i64 > limit;
     let page = &list[..list.len().min(limit as usize)];
-    let next = if more { page.last().map(|x| Value::String(x.id.clone())) } else { None };
+    let next_cursor = if more { page.last().map(|x| x.id.clone()) } else { None };
     let mut rewards: HashMap<String, Reward> = HashMap::new();
     let mut out = Vec::with_capacity(page.len());
     for x in page {
@@ -556,14 +589,14 @@ pub async fn list_redemptions(
                 store::reward(&mut c, tenant, &x.reward_id).await?.ok_or_else(|| ApiError::internal("a redemption's reward is missing"))?;
             rewards.insert(x.reward_id.clone(), w);
         }
-        out.push(redemption_json(x, &rewards[&x.reward_id]));
+        out.push(RedemptionView::of(x, &rewards[&x.reward_id]));
     }
-    Ok(json!({"redemptions": out, "next_cursor": next}))
+    Ok(RedemptionPage { redemptions: out, next_cursor })
 }
 
 /// Hand the reward over: issued → fulfilled. Fulfilling a fulfilled redemption again
 /// answers it unchanged; a cancelled one is 409 `redemption_cancelled`.
-pub async fn fulfil(state: &AppState, auth: &Auth, id: &str, note: Option<String>) -> ApiResult<Value> {
+pub async fn fulfil(state: &AppState, auth: &Auth, id: &str, note: Option<String>) -> ApiResult<RedemptionView> {
     let tenant = auth.tenant_id.clone();
     with_retry(|_| {
         let (tenant, note) = (tenant.clone(), note.clone());
@@ -608,7 +641,7 @@ pub async fn fulfil(state: &AppState, auth: &Auth, id: &str, note: Option<String
 /// to stock. Cancelling a cancelled redemption answers it unchanged (with the balance now);
 /// a fulfilled one is 409 `redemption_fulfilled`. A pos key may cancel only what its own
 /// store issued.
-pub async fn cancel(state: &AppState, auth: &Auth, id: &str, reason: Option<String>) -> ApiResult<Value> {
+pub async fn cancel(state: &AppState, auth: &Auth, id: &str, reason: Option<String>) -> ApiResult<RedemptionView> {
     let tenant = auth.tenant_id.clone();
     let mut c = state.db.pool().acquire().await.map_err(StoreError::from)?;
     let (_, program) = super::program::current(state, &mut c, &tenant).await?;
@@ -625,7 +658,7 @@ pub async fn cancel(state: &AppState, auth: &Auth, id: &str, reason: Option<Stri
                 "cancelled" => {
                     let mut answer = with_reward(tx.conn(), &tenant, &x).await?;
                     let b = kopilka_store::ledger::balance(tx.conn(), &tenant, &x.member_id).await?;
-                    answer["balance"] = b.as_ref().map(balance_json).unwrap_or(Value::Null);
+                    answer.balance = Some(b.as_ref().map(BalanceFigures::from));
                     return Ok(answer);
                 }
                 "fulfilled" => {
@@ -657,7 +690,13 @@ pub async fn cancel(state: &AppState, auth: &Auth, id: &str, reason: Option<Stri
 
 /// The ledger side of a cancel, inside the caller's transaction (the redemption row is
 /// locked and issued). Answers the redemption with the member's balance after it.
-async fn cancel_in(tx: &mut Tx, tenant: &str, program: &kopilka_domain::program::Program, x: &mut Redemption, now: i64) -> Fallible<Value> {
+async fn cancel_in(
+    tx: &mut Tx,
+    tenant: &str,
+    program: &kopilka_domain::program::Program,
+    x: &mut Redemption,
+    now: i64,
+) -> Fallible<RedemptionView> {
     let reward =
         store::reward(tx.conn(), tenant, &x.reward_id).await?.ok_or_else(|| ApiError::internal("a redemption's reward is missing"))?;
     let mut book =
@@ -680,9 +719,7 @@ async fn cancel_in(tx: &mut Tx, tenant: &str, program: &kopilka_domain::program:
     store::set_redemption_status(tx.conn(), tenant, &x.id, "cancelled", now).await?;
     x.status = "cancelled".into();
     x.cancelled_at = Some(now);
-    let mut answer = redemption_json(x, &reward);
-    answer["balance"] = balance_json(&b);
-    Ok(answer)
+    Ok(RedemptionView { balance: Some(Some(BalanceFigures::from(&b))), ..RedemptionView::of(x, &reward) })
 }
 
 #[cfg(test)]
@@ -738,5 +775,39 @@ mod tests {
             with[k] = v;
         }
         assert_eq!(serde_json::to_value(entry).unwrap(), with);
+
+        // A redemption: without a balance where the points did not move, with one where they
+        // did, null where the member has no balance row; and a stored answer reads back.
+        let x = Redemption {
+            id: "x1".into(),
+            redemption_id: "RD-1".into(),
+            reward_id: "r1".into(),
+            member_id: "m1".into(),
+            code: "ABCDEFGHJKMN".into(),
+            points: 500,
+            status: "issued".into(),
+            store_id: Some("s1".into()),
+            actor: "key:k1".into(),
+            body_hash: String::new(),
+            answer: String::new(),
+            created_at: 1_800_000_000,
+            fulfilled_at: None,
+            cancelled_at: None,
+        };
+        let plain = json!({
+            "id": "x1", "redemption_id": "RD-1", "reward_id": "r1", "reward_code": "MUG", "reward_name": "Mug", "kind": "gift",
+            "campaign_id": null, "member_id": "m1", "points": 500, "code": "ABCDEFGHJKMN", "status": "issued", "store_id": "s1",
+            "created_at": "2027-01-15T08:00:00Z", "fulfilled_at": null, "cancelled_at": null,
+        });
+        assert_eq!(serde_json::to_value(RedemptionView::of(&x, &w)).unwrap(), plain);
+        let figures = BalanceFigures { points: 100, held: 0, pending: 5, debt: 0 };
+        let moved = RedemptionView { balance: Some(Some(figures)), ..RedemptionView::of(&x, &w) };
+        let mut with_balance = plain.clone();
+        with_balance["balance"] = json!({"points": 100, "held": 0, "pending": 5, "debt": 0});
+        assert_eq!(serde_json::to_value(&moved).unwrap(), with_balance);
+        let stored = serde_json::to_string(&moved).unwrap();
+        assert_eq!(serde_json::from_str::<RedemptionView>(&stored).unwrap(), moved);
+        let none = RedemptionView { balance: Some(None), ..RedemptionView::of(&x, &w) };
+        assert_eq!(serde_json::to_value(none).unwrap()["balance"], Value::Null);
     }
 }

@@ -17,7 +17,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use kopilka_domain::campaign::parse_rfc3339;
 use kopilka_domain::program::Program;
 use kopilka_domain::rewards::KINDS;
 use kopilka_server::services::{campaigns, program, rewards as svc};
@@ -149,21 +148,18 @@ async fn render_list(st: &WebState, ctx: &Ctx, staff: &Staff, error: Option<Stri
     rewards.sort_by_key(|w| w.archived);
     let filter = RedemptionFilter { member_id: None, reward_id: None, status: None };
     let r = svc::list_redemptions(&st.app, &auth, filter, None, REDEMPTIONS_SHOWN).await?;
-    let redemptions = r["redemptions"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|x| RedemptionRow {
-                    id: x["id"].as_str().unwrap_or_default().to_owned(),
-                    reward: x["reward_name"].as_str().unwrap_or_default().to_owned(),
-                    member_id: x["member_id"].as_str().unwrap_or_default().to_owned(),
-                    points: x["points"].as_i64().unwrap_or(0),
-                    status: x["status"].as_str().unwrap_or_default().to_owned(),
-                    created_at: x["created_at"].as_str().and_then(parse_rfc3339).unwrap_or(0),
-                })
-                .collect()
+    let redemptions = r
+        .redemptions
+        .into_iter()
+        .map(|x| RedemptionRow {
+            id: x.id,
+            reward: x.reward_name,
+            member_id: x.member_id,
+            points: x.points,
+            status: x.status,
+            created_at: x.created_at.0,
         })
-        .unwrap_or_default();
+        .collect();
     Ok(ListTpl {
         page: super::page(ctx, staff, "rewards", "admin.rewards.title"),
         fmt: Fmt::new(ctx.t, &p),
@@ -372,7 +368,12 @@ async fn cancel(State(st): State<WebState>, ctx: Ctx, staff: Staff, Path(id): Pa
 }
 
 /// After fulfil or cancel: back to the list, or the list with why it could not be done.
-async fn redemption_step(st: &WebState, ctx: &Ctx, staff: &Staff, r: kopilka_server::error::ApiResult<Value>) -> WebResult<Response> {
+async fn redemption_step(
+    st: &WebState,
+    ctx: &Ctx,
+    staff: &Staff,
+    r: kopilka_server::error::ApiResult<svc::RedemptionView>,
+) -> WebResult<Response> {
     match r {
         Ok(_) => Ok(Redirect::to("/admin/rewards#redemptions").into_response()),
         Err(e) if e.status == StatusCode::CONFLICT => {

@@ -296,7 +296,7 @@ pub async fn redeem(
     let req = rewards::RedeemRequest { redemption_id, body: serde_json::json!({"source": "portal"}) };
     match rewards::redeem(&st.app, &p.auth(), &p.member.id, &id, req).await {
         Ok(x) => {
-            let tpl = offers_tpl(&st, &ctx, &p, Some((text(&x["reward_name"]), text(&x["code"])))).await?;
+            let tpl = offers_tpl(&st, &ctx, &p, Some((x.reward_name, x.code))).await?;
             Ok(tpl.into_response())
         }
         Err(e) if e.status.is_client_error() => {
