@@ -4,7 +4,7 @@ use super::ledger::{BalanceFigures, Book, Credit, EntryRef};
 use super::{Failure, Fallible, with_retry};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
-use crate::input::{Time, canonical, fmt_time_opt, sha256_hex};
+use crate::input::{Time, canonical, sha256_hex};
 use crate::state::AppState;
 use axum::http::StatusCode;
 use kopilka_domain::identity::{card_number_from_digits, mask_email, mask_phone};
@@ -704,8 +704,4 @@ pub async fn transfer(state: &AppState, auth: &Auth, from: &str, t: Transfer) ->
 
 pub fn consent_list(v: &Value) -> Vec<(String, bool)> {
     v.as_object().map(|m| m.iter().filter_map(|(k, v)| v.as_bool().map(|b| (k.clone(), b))).collect()).unwrap_or_default()
-}
-
-pub fn time_or_null(t: Option<i64>) -> Value {
-    fmt_time_opt(t)
 }
